@@ -1,0 +1,73 @@
+package connectors
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Secret holds a credential. It prints as <secret> in every format, so a
+// log line, an error or a status page can never show it; Reveal is the
+// one way to read it, at the point of use.
+type Secret struct{ value string }
+
+// NewSecret wraps a credential value.
+func NewSecret(v string) Secret { return Secret{value: v} }
+
+// Reveal returns the credential, for an Authorization header and nothing else.
+func (s Secret) Reveal() string { return s.value }
+
+// IsZero reports whether the secret is empty.
+func (s Secret) IsZero() bool { return s.value == "" }
+
+func (s Secret) String() string   { return "<secret>" }
+func (s Secret) GoString() string { return "<secret>" }
+
+// MarshalText keeps the secret out of JSON and YAML output.
+func (s Secret) MarshalText() ([]byte, error) { return []byte("<secret>"), nil }
+
+// EnvSecrets resolves references of the forms env:NAME and file:/path
+// (trailing newline trimmed). Any other form is an error: config files
+// hold references, never credentials.
+type EnvSecrets struct {
+	// LookupEnv defaults to os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// ReadFile defaults to os.ReadFile.
+	ReadFile func(string) ([]byte, error)
+}
+
+// Resolve implements SecretResolver.
+func (r EnvSecrets) Resolve(ref string) (Secret, error) {
+	lookup, read := r.LookupEnv, r.ReadFile
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	if read == nil {
+		read = os.ReadFile
+	}
+	kind, name, ok := strings.Cut(ref, ":")
+	switch {
+	case ok && kind == "env" && name != "":
+		v, found := lookup(name)
+		if !found || v == "" {
+			return Secret{}, fmt.Errorf("secret %s: environment variable %s is not set; export it before starting backlogd", ref, name)
+		}
+		return NewSecret(v), nil
+	case ok && kind == "file" && name != "":
+		b, err := read(name)
+		if err != nil {
+			return Secret{}, fmt.Errorf("secret %s: %v; mount the secret file or fix the path", ref, err)
+		}
+		return NewSecret(strings.TrimRight(string(b), "\r\n")), nil
+	}
+	return Secret{}, fmt.Errorf("secret reference %q: want env:NAME or file:/path (credentials never go in config files)", redactRef(ref))
+}
+
+// redactRef shows the shape of a malformed reference without echoing what
+// may be a pasted credential.
+func redactRef(ref string) string {
+	if len(ref) <= 4 {
+		return ref
+	}
+	return ref[:2] + strings.Repeat("*", min(len(ref)-2, 8))
+}
