@@ -1,0 +1,318 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/backlogd/backlogd/backlog"
+	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/mapping"
+	"github.com/backlogd/backlogd/syncer/store"
+)
+
+// Detection only enqueues keys; it never decides. Polling lists changed
+// records from the target's cursor, webhooks name records to re-read, and
+// both route each record to the item it is linked to — or, for a record
+// nobody linked, to adoption.
+
+// connectedKey is the cursor slot holding when a target was first
+// connected, which adopt: new compares record creation times against.
+func connectedKey(target string) string { return target + "#connected" }
+
+func (s *Syncer) pollLoop(ctx context.Context, t *target) {
+	for {
+		err := s.PollTarget(ctx, t)
+		wait := t.poll
+		if err != nil && ctx.Err() == nil {
+			if d, ok := connectors.RetryAfter(err); ok {
+				wait = max(wait, d)
+			}
+			t.setError(err)
+			s.log.Warn("poll failed", "target", t.name, "error", err, "retry_after", wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// PollTarget lists a target's changes from its cursor until caught up and
+// routes each changed record. The cursor is stored after every page.
+func (s *Syncer) PollTarget(ctx context.Context, t *target) error {
+	connected, err := s.connectedAt(ctx, t)
+	if err != nil {
+		return err
+	}
+	var cursor string
+	if err := s.store.Tx(ctx, func(tx store.Tx) error {
+		cursor, err = tx.Cursor(ctx, t.name)
+		return err
+	}); err != nil {
+		return err
+	}
+	for {
+		page, err := t.conn.Changes(ctx, cursor)
+		if err != nil {
+			return fmt.Errorf("list changes: %w", err)
+		}
+		for _, rec := range page.Records {
+			if err := s.route(ctx, t, rec, connected); err != nil {
+				return err
+			}
+		}
+		if page.Cursor != cursor {
+			cursor = page.Cursor
+			if err := s.store.Tx(ctx, func(tx store.Tx) error { return tx.PutCursor(ctx, t.name, cursor) }); err != nil {
+				return err
+			}
+		}
+		if !page.More {
+			break
+		}
+	}
+	t.mu.Lock()
+	t.lastPoll, t.reached, t.lastError = s.now(), true, ""
+	t.mu.Unlock()
+	s.metrics.FullSync(t.name, s.now())
+	return nil
+}
+
+// connectedAt returns (and on first use records) when the target was
+// first connected.
+func (s *Syncer) connectedAt(ctx context.Context, t *target) (time.Time, error) {
+	var at time.Time
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		v, err := tx.Cursor(ctx, connectedKey(t.name))
+		if err != nil {
+			return err
+		}
+		if v != "" {
+			at, err = time.Parse(time.RFC3339Nano, v)
+			return err
+		}
+		at = s.now()
+		return tx.PutCursor(ctx, connectedKey(t.name), at.Format(time.RFC3339Nano))
+	})
+	return at, err
+}
+
+// route enqueues the item a record belongs to, relinks a marked record
+// the store lost, or adopts an unmarked one.
+func (s *Syncer) route(ctx context.Context, t *target, rec connectors.Record, connected time.Time) error {
+	var (
+		link    store.Link
+		linked  bool
+		item    backlog.Item
+		hasItem bool
+	)
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		l, err := tx.LinkByRemote(ctx, t.name, rec.ID)
+		switch {
+		case err == nil:
+			link, linked = l, true
+			return nil
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if rec.Marker == "" {
+			return nil
+		}
+		it, err := tx.Item(ctx, rec.Marker)
+		switch {
+		case err == nil:
+			item, hasItem = it, true
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case linked:
+		t.queue.Add(link.ItemID)
+	case hasItem:
+		// A record we created, whose link the store lost (or never
+		// recorded: a crash right after the create). Reconcile finds it
+		// by marker and relinks it.
+		t.queue.Add(item.ID)
+	case rec.Marker != "":
+		// Marked with an id this store never had: another daemon's, or a
+		// store that was wiped. Restoring it as that id keeps every
+		// tracker's marker valid.
+		return s.adopt(ctx, t, rec, rec.Marker)
+	case s.adoptable(t, rec, connected):
+		return s.adopt(ctx, t, rec, "")
+	}
+	return nil
+}
+
+// adoptable applies the client's adopt rule to an unmarked record.
+func (s *Syncer) adoptable(t *target, rec connectors.Record, connected time.Time) bool {
+	c := t.client
+	switch c.Adopt {
+	case mapping.AdoptNone:
+		return false
+	case mapping.AdoptAll:
+	default: // new
+		if !rec.Created.IsZero() && rec.Created.Before(connected) {
+			return false
+		}
+	}
+	if c.AdoptFilter != nil {
+		fields, err := c.FromRecord(rec, nil)
+		if err != nil || !c.AdoptFilter.Match(fields) {
+			return false
+		}
+	}
+	return true
+}
+
+// adopt turns a tracker record into a canonical item (with id, or a new
+// one), links it and enqueues it everywhere; the marker is written back
+// by the reconcile that follows.
+func (s *Syncer) adopt(ctx context.Context, t *target, rec connectors.Record, id string) error {
+	c := t.client
+	fields, err := c.FromRecord(rec, nil)
+	if err != nil {
+		s.log.Warn("record not adopted: it does not read through the client's mapping", "target", t.name, "record", rec.ID, "error", err)
+		return nil
+	}
+	item := backlog.Item{Kind: backlog.Task, Status: backlog.Todo}
+	if err := item.Apply(c.AdoptDefaults); err != nil {
+		return connectors.Terminal(fmt.Errorf("%s: adopt defaults: %w", c.File, err))
+	}
+	if err := item.Apply(fields); err != nil {
+		s.log.Warn("record not adopted", "target", t.name, "record", rec.ID, "error", err)
+		return nil
+	}
+	if _, mapsClients := fields[backlog.FieldClients]; !mapsClients && !item.HasClient(c.ID) {
+		item.Clients = append(item.Clients, c.ID)
+	}
+	adopted := false
+	err = s.store.Tx(ctx, func(tx store.Tx) error {
+		if id == "" {
+			if id, err = tx.NextItemID(ctx); err != nil {
+				return err
+			}
+		} else if _, err := tx.Item(ctx, id); err == nil {
+			return nil // restored meanwhile
+		}
+		item.ID = id
+		if err := item.Validate(); err != nil {
+			return connectors.Terminal(fmt.Errorf("adopt %s from %s: %w", rec.ID, t.name, err))
+		}
+		stored, err := tx.PutItem(ctx, item)
+		if err != nil {
+			return err
+		}
+		item = stored
+		adopted = true
+		// Linking in the same transaction means a crash can never leave an
+		// adopted record without its link, so it is never adopted twice.
+		return tx.PutLink(ctx, store.Link{
+			Target: t.name, ItemID: item.ID, RemoteID: rec.ID, RemoteKey: rec.Key, URL: rec.URL,
+			State: store.LinkActive, Base: c.Project(item), RemoteVersion: rec.Version,
+			RemoteUpdated: rec.Updated, SyncedAt: s.now(),
+		})
+	})
+	if err != nil {
+		if connectors.IsTerminal(err) {
+			s.log.Warn("record not adopted", "target", t.name, "record", rec.ID, "error", err)
+			return nil
+		}
+		return err
+	}
+	if adopted {
+		s.metrics.Created(t.name, "adopted")
+		s.log.Info("adopted", "target", t.name, "record", rec.ID, "item", item.ID)
+		s.Enqueue(item.ID)
+	}
+	return nil
+}
+
+// reconcileRemote handles a webhook's record id that no link knows: read
+// it and route it like a polled record.
+func (s *Syncer) reconcileRemote(ctx context.Context, t *target, id string) (string, error) {
+	rec, err := t.conn.Get(ctx, id)
+	if errors.Is(err, connectors.ErrNotFound) {
+		return resultNone, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	connected, err := s.connectedAt(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	return resultNone, s.route(ctx, t, rec, connected)
+}
+
+// Webhook handles a delivery for target: it verifies, de-duplicates and
+// enqueues, never calling the tracker, so it answers in milliseconds. It
+// returns the HTTP status to answer with and a short reason.
+func (s *Syncer) Webhook(ctx context.Context, target string, header http.Header, body []byte) (int, string) {
+	t, ok := s.targets[target]
+	if !ok {
+		return http.StatusNotFound, "unknown target"
+	}
+	recv, ok := t.conn.(connectors.WebhookReceiver)
+	if !ok {
+		s.metrics.Webhook(target, "ignored")
+		return http.StatusNotFound, "target does not take webhooks"
+	}
+	d, err := recv.ParseWebhook(header, body)
+	switch {
+	case errors.Is(err, connectors.ErrBadSignature):
+		s.metrics.Webhook(target, "bad_signature")
+		s.log.Warn("webhook rejected: bad signature", "target", target)
+		return http.StatusUnauthorized, "signature missing or wrong"
+	case err != nil:
+		s.metrics.Webhook(target, "error")
+		return http.StatusBadRequest, "cannot read delivery: " + err.Error()
+	}
+	if d.ID != "" {
+		var seen bool
+		err := s.store.Tx(ctx, func(tx store.Tx) error {
+			var err error
+			seen, err = tx.SeeDelivery(ctx, target, d.ID, s.now())
+			return err
+		})
+		if err != nil {
+			s.metrics.Webhook(target, "error")
+			return http.StatusServiceUnavailable, "store unavailable"
+		}
+		if seen {
+			s.metrics.Webhook(target, "duplicate")
+			return http.StatusOK, "duplicate delivery"
+		}
+	}
+	ids := append(append([]string(nil), d.RecordIDs...), d.Deleted...)
+	if len(ids) == 0 {
+		s.metrics.Webhook(target, "ignored")
+		return http.StatusOK, "nothing to sync"
+	}
+	for _, id := range ids {
+		var itemID string
+		_ = s.store.Tx(ctx, func(tx store.Tx) error {
+			l, err := tx.LinkByRemote(ctx, target, id)
+			if err == nil {
+				itemID = l.ItemID
+			}
+			return nil
+		})
+		if itemID != "" {
+			t.queue.Add(itemID)
+		} else {
+			t.queue.Add(remoteKeyPrefix + id)
+		}
+	}
+	s.metrics.Webhook(target, "accepted")
+	return http.StatusAccepted, "queued"
+}

@@ -1,0 +1,454 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/backlogd/backlogd/backlog"
+	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/mapping"
+	"github.com/backlogd/backlogd/syncer/store"
+)
+
+// Reconcile results, used in logs and as the metric's result label.
+const (
+	resultNone     = "ok"
+	resultPushed   = "pushed"
+	resultPulled   = "pulled"
+	resultBoth     = "pushed_pulled"
+	resultCreated  = "created"
+	resultRelinked = "relinked"
+	resultConflict = "conflict"
+	resultUnlinked = "unlinked"
+	resultGone     = "gone"
+)
+
+// view is one key as it is now: what the store holds and what the
+// tracker holds.
+type view struct {
+	item    backlog.Item
+	hasItem bool
+	link    store.Link
+	hasLink bool
+	parked  map[backlog.Field]int64 // open manual conflicts, field → id
+	intents []store.Intent
+}
+
+func (s *Syncer) read(ctx context.Context, t *target, id string) (view, error) {
+	var v view
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		it, err := tx.Item(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			v.item, v.hasItem = it, true
+		}
+		l, err := tx.Link(ctx, t.name, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			v.link, v.hasLink = l, true
+		}
+		conflicts, err := tx.Conflicts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range conflicts {
+			if c.Target == t.name && c.ItemID == id {
+				if v.parked == nil {
+					v.parked = map[backlog.Field]int64{}
+				}
+				v.parked[c.Field] = c.ID
+			}
+		}
+		ins, err := tx.Intents(ctx, t.name)
+		for _, in := range ins {
+			if in.ItemID == id {
+				v.intents = append(v.intents, in)
+			}
+		}
+		return err
+	})
+	return v, err
+}
+
+// reconcile makes one (item, target) key right: level-triggered, it reads
+// both sides as they are now and writes only what differs.
+func (s *Syncer) reconcile(ctx context.Context, t *target, id string) (string, error) {
+	v, err := s.read(ctx, t, id)
+	if err != nil {
+		return "", err
+	}
+	if !v.hasItem {
+		return resultNone, nil // an id nobody knows (a stale webhook): nothing to do
+	}
+	inScope := t.client.InScope(v.item)
+	active := v.hasLink && v.link.State == store.LinkActive
+
+	if !active {
+		if !inScope {
+			return resultNone, nil
+		}
+		if v.hasLink && v.link.State == store.LinkGone && t.client.OnRemoteDelete != mapping.DeleteRecreate {
+			return resultNone, nil
+		}
+		return s.createOrRelink(ctx, t, v)
+	}
+
+	rec, err := t.conn.Get(ctx, v.link.RemoteID)
+	if errors.Is(err, connectors.ErrNotFound) {
+		return s.remoteGone(ctx, t, v)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s %s: %w", t.name, v.link.RemoteID, err)
+	}
+	if !inScope {
+		return s.scopeExit(ctx, t, v, rec)
+	}
+	return s.sync(ctx, t, v, rec)
+}
+
+// createOrRelink links an in-scope item that has no record yet. It looks
+// for a record carrying the item's marker first, so a create interrupted
+// by a crash, a wiped store or a lost cursor never makes a duplicate.
+func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string, error) {
+	rec, err := t.conn.FindByMarker(ctx, v.item.ID)
+	switch {
+	case err == nil:
+		v.link = store.Link{Target: t.name, ItemID: v.item.ID, RemoteID: rec.ID}
+		v.hasLink = true
+		s.metrics.Created(t.name, "relinked")
+		res, err := s.sync(ctx, t, v, rec)
+		if err == nil && res == resultNone {
+			res = resultRelinked
+		}
+		return res, err
+	case !errors.Is(err, connectors.ErrNotFound):
+		return "", fmt.Errorf("find %s marker on %s: %w", v.item.ID, t.name, err)
+	}
+
+	proj := t.client.Project(v.item)
+	native := t.client.ToRecord(proj, nil)
+	intent, err := s.announce(ctx, t, v.item.ID, store.OpCreate)
+	if err != nil {
+		return "", err
+	}
+	rec, err = t.conn.Create(ctx, v.item.ID, native)
+	if err != nil {
+		return "", fmt.Errorf("create %s on %s: %w", v.item.ID, t.name, err)
+	}
+	s.metrics.Created(t.name, "created")
+	link := store.Link{
+		Target: t.name, ItemID: v.item.ID, RemoteID: rec.ID, RemoteKey: rec.Key, URL: rec.URL,
+		State: store.LinkActive, Base: proj, RemoteVersion: rec.Version, RemoteUpdated: rec.Updated, SyncedAt: s.now(),
+	}
+	if err := s.commit(ctx, link, intent); err != nil {
+		return "", err
+	}
+	// Comments go in a second step, through the normal path, so that a
+	// crash here leaves a linked record and nothing to duplicate.
+	if s.hasCommentsToPush(t, v.item) {
+		t.queue.Add(v.item.ID)
+	}
+	return resultCreated, nil
+}
+
+func (s *Syncer) hasCommentsToPush(t *target, it backlog.Item) bool {
+	if !t.caps.Comments {
+		return false
+	}
+	for _, c := range it.Comments {
+		if !c.Deleted && t.client.CommentAllowed(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// announce writes an outbox intent before a remote write.
+func (s *Syncer) announce(ctx context.Context, t *target, id string, op store.IntentOp) (int64, error) {
+	var intentID int64
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		intentID, err = tx.AddIntent(ctx, store.Intent{Target: t.name, ItemID: id, Op: op, Created: s.now()})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox: %w", err)
+	}
+	return intentID, nil
+}
+
+// commit stores a link and acknowledges intents in one transaction.
+func (s *Syncer) commit(ctx context.Context, l store.Link, intents ...int64) error {
+	return s.store.Tx(ctx, func(tx store.Tx) error {
+		if err := tx.PutLink(ctx, l); err != nil {
+			return err
+		}
+		for _, id := range intents {
+			if id == 0 {
+				continue
+			}
+			if err := tx.DeleteIntent(ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// remoteGone handles a linked record that the tracker no longer has.
+func (s *Syncer) remoteGone(ctx context.Context, t *target, v view) (string, error) {
+	s.metrics.RemoteDeleted(t.name)
+	v.link.State = store.LinkGone
+	if err := s.commit(ctx, v.link); err != nil {
+		return "", err
+	}
+	if t.client.OnRemoteDelete == mapping.DeleteRecreate && t.client.InScope(v.item) {
+		t.queue.Add(v.item.ID)
+	}
+	return resultGone, nil
+}
+
+// scopeExit applies the client's on_scope_exit to an item that left it.
+func (s *Syncer) scopeExit(ctx context.Context, t *target, v view, rec connectors.Record) (string, error) {
+	if t.client.OnScopeExit == mapping.ExitClose || t.client.OnScopeExit == mapping.ExitDelete {
+		// Delete is not part of the connector contract: deleting a client's
+		// record is never worth the risk, so delete closes like close does.
+		if err := s.closeRemote(ctx, t, v, rec); err != nil {
+			return "", err
+		}
+	}
+	v.link.State = store.LinkUnlinked
+	v.link.SyncedAt = s.now()
+	if err := s.commit(ctx, v.link); err != nil {
+		return "", err
+	}
+	return resultUnlinked, nil
+}
+
+func (s *Syncer) closeRemote(ctx context.Context, t *target, v view, rec connectors.Record) error {
+	closing := slices.Contains(t.client.Synced(), backlog.FieldStatus)
+	if !closing {
+		return nil
+	}
+	status := t.client.CloseStatus
+	if status == "" {
+		status = backlog.Cancelled
+	}
+	proj, err := t.client.FromRecord(rec, v.link.Base)
+	if err != nil {
+		return connectors.Terminal(err)
+	}
+	proj[backlog.FieldStatus] = string(status)
+	want := t.client.ToRecord(proj, rec.Fields)
+	diff := nativeDiff(want, rec.Fields)
+	if len(diff) == 0 {
+		return nil
+	}
+	intent, err := s.announce(ctx, t, v.item.ID, store.OpClose)
+	if err != nil {
+		return err
+	}
+	if _, err := t.conn.Update(ctx, rec.ID, rec.Version, diff); err != nil {
+		return fmt.Errorf("close %s on %s: %w", v.item.ID, t.name, err)
+	}
+	return s.store.Tx(ctx, func(tx store.Tx) error { return tx.DeleteIntent(ctx, intent) })
+}
+
+// nativeDiff returns the native fields of want that differ from have.
+func nativeDiff(want, have connectors.Fields) connectors.Fields {
+	diff := connectors.Fields{}
+	for name, vs := range want {
+		if !slices.Equal(vs, have[name]) && !(len(vs) == 0 && len(have[name]) == 0) {
+			diff[name] = vs
+		}
+	}
+	return diff
+}
+
+// sync runs the 3-way merge of a linked key and applies it: pulls into
+// the canonical item first (optimistically, so a concurrent edit makes us
+// read again rather than lose it), then the push to the tracker, then the
+// new base.
+func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Record) (string, error) {
+	c := t.client
+	canonical := c.Project(v.item)
+	var base backlog.Fields
+	if v.link.Base != nil {
+		base = v.link.Base
+	}
+	remote, err := c.FromRecord(rec, base)
+	if err != nil {
+		return "", connectors.Terminal(fmt.Errorf("read %s (%s) through client %s: %w", rec.Key, rec.ID, c.ID, err))
+	}
+	in := mergeInput{
+		Base: base, Canonical: canonical, Remote: remote, Policy: c.Policy,
+		CanonicalUpdated: v.item.Updated, RemoteUpdated: rec.Updated,
+		Parked: map[backlog.Field]bool{},
+	}
+	for f := range v.parked {
+		in.Parked[f] = true
+	}
+	for _, f := range c.Synced() {
+		in.Rules = append(in.Rules, fieldRule{Field: f, Direction: c.DirectionOf(f)})
+	}
+	m := merge(in)
+
+	link := v.link
+	link.State = store.LinkActive
+	link.RemoteKey, link.URL = rec.Key, rec.URL
+	link.LastError = ""
+
+	// 1. Pull: remote values and remote comments into the canonical item.
+	item := v.item.Clone()
+	pulledComments, links := s.mergeComments(ctx, t, &item, rec, link.Comments)
+	pulled := len(m.Pull) > 0 || pulledComments
+	if pulled {
+		if err := item.Apply(m.Pull); err != nil {
+			return "", connectors.Terminal(fmt.Errorf("pull %s from %s: %w", v.item.ID, t.name, err))
+		}
+		if err := item.Validate(); err != nil {
+			return "", connectors.Terminal(fmt.Errorf("pull %s from %s would make the item invalid: %w; fix the record or the client's value map", v.item.ID, t.name, err))
+		}
+	}
+
+	// 2. Push: native fields that differ, and comments to create or edit.
+	want := c.ToRecord(m.Agreed, rec.Fields)
+	diff := nativeDiff(want, rec.Fields)
+	commentOps := s.planComments(t, item, rec, links)
+	pushing := len(diff) > 0 || len(commentOps) > 0 || (rec.Marker == "" && rec.ID != "")
+
+	// Store the pull (with the base for pulled fields) before writing to
+	// the tracker: if the item moved meanwhile, PutItem fails with
+	// ErrStale and the key is read again, having written nothing remote.
+	if pulled || conflictsChanged(v.parked, in, m) {
+		err := s.store.Tx(ctx, func(tx store.Tx) error {
+			if pulled {
+				stored, err := tx.PutItem(ctx, item)
+				if err != nil {
+					return err
+				}
+				item = stored
+			}
+			return s.saveConflicts(ctx, tx, t, v, m, in)
+		})
+		if err != nil {
+			return "", err
+		}
+		if pulled {
+			s.metrics.FieldsChanged(t.name, c.ID, "pulled", "any", len(m.Pull))
+			for _, f := range m.Pull.Names() {
+				s.metrics.FieldsChanged(t.name, c.ID, "pulled", fieldGroup(f), 1)
+			}
+			// Fan out: every other target sees the change.
+			for name, o := range s.targets {
+				if name != t.name {
+					o.queue.Add(item.ID)
+				}
+			}
+		}
+	}
+
+	var intent int64
+	if pushing {
+		if intent, err = s.announce(ctx, t, item.ID, store.OpUpdate); err != nil {
+			return "", err
+		}
+		if rec.Marker == "" {
+			// A person removed the marker (or the record was adopted): put
+			// it back so a lost link can always be found again.
+			if err := t.conn.SetMarker(ctx, rec.ID, item.ID); err != nil {
+				return "", fmt.Errorf("repair marker of %s on %s: %w", item.ID, t.name, err)
+			}
+		}
+		if len(diff) > 0 {
+			updated, err := t.conn.Update(ctx, rec.ID, rec.Version, diff)
+			if err != nil {
+				return "", fmt.Errorf("update %s on %s: %w", item.ID, t.name, err)
+			}
+			rec.Version, rec.Updated = updated.Version, updated.Updated
+			for _, f := range m.Push.Names() {
+				s.metrics.FieldsChanged(t.name, c.ID, "pushed", fieldGroup(f), 1)
+			}
+		}
+		if links, err = s.applyComments(ctx, t, rec.ID, commentOps, links); err != nil {
+			// Record what did happen so no comment is created twice.
+			link.Comments = links
+			_ = s.commit(ctx, link)
+			return "", err
+		}
+	} else if rec.Version != link.RemoteVersion && link.RemoteVersion != "" && !pulled {
+		// The record changed but merges to nothing: our own write coming
+		// back (or an edit that changed nothing we sync).
+		s.metrics.EchoSuppressed(t.name)
+	}
+
+	link.Base = m.Base
+	link.Comments = links
+	link.RemoteVersion, link.RemoteUpdated = rec.Version, rec.Updated
+	if pushing || pulled || !link.Base.Equal(v.link.Base) || link.State != v.link.State || len(v.intents) > 0 || link.RemoteVersion != v.link.RemoteVersion {
+		link.SyncedAt = s.now()
+		acks := []int64{intent}
+		for _, in := range v.intents {
+			acks = append(acks, in.ID)
+		}
+		if err := s.commit(ctx, link, acks...); err != nil {
+			return "", err
+		}
+	}
+
+	switch {
+	case len(m.Conflicts) > 0:
+		return resultConflict, nil
+	case pushing && pulled:
+		return resultBoth, nil
+	case pushing:
+		return resultPushed, nil
+	case pulled:
+		return resultPulled, nil
+	}
+	return resultNone, nil
+}
+
+// conflictsChanged reports whether the conflict queue needs a write: a
+// new conflict, or a parked one that the two sides settled by themselves.
+func conflictsChanged(parked map[backlog.Field]int64, in mergeInput, m mergeResult) bool {
+	if len(m.Conflicts) > 0 {
+		return true
+	}
+	for f := range parked {
+		if in.Canonical[f] == in.Remote[f] {
+			return true
+		}
+	}
+	return false
+}
+
+// saveConflicts parks new manual conflicts and closes those the sides
+// resolved by themselves.
+func (s *Syncer) saveConflicts(ctx context.Context, tx store.Tx, t *target, v view, m mergeResult, in mergeInput) error {
+	for _, f := range m.Conflicts {
+		_, err := tx.PutConflict(ctx, store.Conflict{
+			Target: t.name, Client: t.client.ID, ItemID: v.item.ID, Field: f,
+			Base: in.Base[f], Canonical: in.Canonical[f], Remote: in.Remote[f], Created: s.now(),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for f, id := range v.parked {
+		if in.Canonical[f] == in.Remote[f] {
+			if err := tx.DeleteConflict(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package syncer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/backlogd/backlogd/backlog"
+	"github.com/backlogd/backlogd/syncer/store"
+)
+
+// maxWebhookBody bounds a delivery: GitHub caps payloads at 25 MB, and a
+// delivery bigger than that is not one we want to hold in memory.
+const maxWebhookBody = 25 << 20
+
+// Handler serves the daemon's one HTTP listener: health, the read API of
+// the canonical backlog, and webhooks. metrics, when not nil, is mounted
+// at /metrics; reload, when not nil, at POST /-/reload.
+func (s *Syncer) Handler(metrics http.Handler, reload func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.store.Tx(ctx, func(tx store.Tx) error { _, err := tx.Cursor(ctx, "readyz"); return err }); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable", "error": err.Error()})
+			return
+		}
+		if ok, why := s.Ready(); !ok {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "waiting for targets", "targets": why})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /api/v1/items", func(w http.ResponseWriter, r *http.Request) {
+		var items []backlog.Item
+		err := s.store.Tx(r.Context(), func(tx store.Tx) error {
+			var err error
+			items, err = tx.Items(r.Context())
+			return err
+		})
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+			return
+		}
+		if items == nil {
+			items = []backlog.Item{}
+		}
+		writeJSON(w, http.StatusOK, items)
+	})
+	mux.HandleFunc("GET /api/v1/items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var it backlog.Item
+		err := s.store.Tx(r.Context(), func(tx store.Tx) error {
+			var err error
+			it, err = tx.Item(r.Context(), r.PathValue("id"))
+			return err
+		})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no item " + r.PathValue("id")})
+		case err != nil:
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+		default:
+			writeJSON(w, http.StatusOK, it)
+		}
+	})
+	mux.HandleFunc("GET /api/v1/conflicts", func(w http.ResponseWriter, r *http.Request) {
+		var cs []store.Conflict
+		err := s.store.Tx(r.Context(), func(tx store.Tx) error {
+			var err error
+			cs, err = tx.Conflicts(r.Context())
+			return err
+		})
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
+			return
+		}
+		if cs == nil {
+			cs = []store.Conflict{}
+		}
+		writeJSON(w, http.StatusOK, cs)
+	})
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Status())
+	})
+	mux.HandleFunc("POST /api/v1/resync", func(w http.ResponseWriter, r *http.Request) {
+		target, item := r.URL.Query().Get("target"), r.URL.Query().Get("item")
+		var err error
+		switch {
+		case target == "" && item != "":
+			s.Enqueue(item)
+		case target == "":
+			err = s.EnqueueAll(r.Context())
+		default:
+			err = s.EnqueueTarget(r.Context(), target, item)
+		}
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued"})
+	})
+	mux.HandleFunc("POST /webhooks/{target}", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+		if err != nil {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "delivery too large or unreadable"})
+			return
+		}
+		code, msg := s.Webhook(r.Context(), r.PathValue("target"), r.Header, body)
+		writeJSON(w, code, map[string]string{"status": msg})
+	})
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	if reload != nil {
+		mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+			if err := reload(r.Context()); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+		})
+	}
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,595 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/backlogd/backlogd/backlog"
+	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/mapping"
+	"github.com/backlogd/backlogd/syncer/store"
+)
+
+// Metrics is what the syncer reports; syncer/metrics implements it for
+// Prometheus. Calls must be cheap and safe for concurrent use.
+type Metrics interface {
+	Reconciled(target, client, result string, d time.Duration)
+	FieldsChanged(target, client, direction, group string, n int)
+	EchoSuppressed(target string)
+	Created(target, result string)
+	RemoteDeleted(target string)
+	SetLinked(target string, n int)
+	SetConflictsOpen(client string, n int)
+	SetQueue(target string, depth int, oldest time.Duration)
+	Webhook(target, result string)
+	FullSync(target string, at time.Time)
+	SetOutboxPending(n int)
+}
+
+// Options tune a Syncer; zero values take the config's or sane defaults.
+type Options struct {
+	Metrics Metrics
+	Logger  *slog.Logger
+	// Now is the clock (default time.Now); tests pass a fake one.
+	Now func() time.Time
+}
+
+// Syncer keeps the canonical backlog and every target in step. It owns one
+// queue and a set of workers per target, so a slow or rate-limited tracker
+// only delays its own keys.
+type Syncer struct {
+	cfg     *mapping.Config
+	store   store.Store
+	metrics Metrics
+	log     *slog.Logger
+	now     func() time.Time
+
+	targets map[string]*target
+	order   []string // target names in config order
+
+	mu     sync.Mutex
+	parked map[string]string // "target/item" → terminal error, for status
+}
+
+// target is the syncer's state for one tracker.
+type target struct {
+	name   string
+	conn   connectors.Connector
+	caps   connectors.Capabilities
+	client *mapping.Client
+	queue  *queue
+	poll   time.Duration
+
+	mu        sync.Mutex
+	backoff   map[string]int // consecutive failures per key
+	lastPoll  time.Time
+	lastError string
+	reached   bool
+}
+
+// Key prefixes in a target's queue: a canonical item id, or a remote
+// record id that a webhook named and no link knows yet.
+const remoteKeyPrefix = "remote:"
+
+// New builds a Syncer for the config's targets. conns holds one connector
+// per target name. Every client's mapping is checked against its
+// connector's capabilities; each target serves exactly one client.
+func New(cfg *mapping.Config, st store.Store, conns map[string]connectors.Connector, opts Options) (*Syncer, error) {
+	s := &Syncer{
+		cfg: cfg, store: st, metrics: opts.Metrics, log: opts.Logger, now: opts.Now,
+		targets: map[string]*target{}, parked: map[string]string{},
+	}
+	if s.metrics == nil {
+		s.metrics = nopMetrics{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = func() time.Time { return time.Now().UTC() }
+	}
+	var errs []error
+	for _, t := range cfg.Targets {
+		clients := cfg.ClientsOf(t.Name)
+		switch len(clients) {
+		case 0:
+			continue // configured but unused: nothing to sync
+		case 1:
+		default:
+			ids := make([]string, len(clients))
+			for i, c := range clients {
+				ids[i] = c.ID
+			}
+			errs = append(errs, fmt.Errorf("%s:%d: target %q is used by clients %s; give each client its own target (one project or repository each)",
+				t.File, t.Line, t.Name, strings.Join(ids, ", ")))
+			continue
+		}
+		conn, ok := conns[t.Name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("target %q has no connector", t.Name))
+			continue
+		}
+		caps := conn.Capabilities()
+		if err := clients[0].Check(caps); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		poll := t.PollInterval
+		if poll == 0 {
+			poll = cfg.Sync.PollInterval
+		}
+		if poll <= 0 {
+			poll = 30 * time.Second
+		}
+		s.targets[t.Name] = &target{
+			name: t.Name, conn: conn, caps: caps, client: clients[0],
+			queue: newQueue(s.now), poll: poll, backoff: map[string]int{},
+		}
+		s.order = append(s.order, t.Name)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Targets returns the names of the targets being synced, in config order.
+func (s *Syncer) Targets() []string { return append([]string(nil), s.order...) }
+
+// workers per target.
+func (s *Syncer) workers() int {
+	if s.cfg.Sync.Workers > 0 {
+		return s.cfg.Sync.Workers
+	}
+	return 2
+}
+
+// Run syncs until ctx ends: pending outbox intents and a full sweep first,
+// then pollers, workers and periodic sweeps. It returns after every
+// goroutine it started has stopped; an in-flight reconcile finishes its
+// remote write and store update unless the grace context given by
+// WithGrace runs out (the outbox makes abandoning safe).
+func (s *Syncer) Run(ctx context.Context) error {
+	if err := s.Recover(ctx); err != nil {
+		return err
+	}
+	if err := s.EnqueueAll(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	// Workers keep their own context so an in-flight write can finish
+	// after ctx is cancelled; they stop taking keys at once.
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	for _, name := range s.order {
+		t := s.targets[name]
+		for range s.workers() {
+			wg.Go(func() { s.worker(ctx, work, t) })
+		}
+		wg.Go(func() { s.pollLoop(ctx, t) })
+	}
+	wg.Go(func() { s.sweepLoop(ctx) })
+	wg.Go(func() { s.gaugeLoop(ctx) })
+	<-ctx.Done()
+	for _, t := range s.targets {
+		t.queue.Close()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *Syncer) worker(ctx, work context.Context, t *target) {
+	for {
+		key, ok := t.queue.Get(ctx)
+		if !ok {
+			return
+		}
+		s.process(work, t, key)
+		t.queue.Done(key)
+	}
+}
+
+// process reconciles one key and decides when it runs again.
+func (s *Syncer) process(ctx context.Context, t *target, key string) {
+	start := s.now()
+	var result string
+	var err error
+	if id, ok := strings.CutPrefix(key, remoteKeyPrefix); ok {
+		result, err = s.reconcileRemote(ctx, t, id)
+	} else {
+		result, err = s.reconcile(ctx, t, key)
+	}
+	d := s.now().Sub(start)
+	log := s.log.With("target", t.name, "client", t.client.ID, "item", key, "duration", d)
+	switch {
+	case err == nil:
+		t.forget(key)
+		s.unpark(t.name, key)
+		if result != resultNone {
+			log.Info("reconciled", "op", result)
+		}
+	case errors.Is(err, store.ErrStale), errors.Is(err, connectors.ErrConflict):
+		// Someone wrote between our read and our write: read again now.
+		result = "requeued"
+		t.queue.AddAfter(key, 10*time.Millisecond)
+		log.Debug("stale read, reconciling again", "error", err)
+	case connectors.IsTerminal(err):
+		result = "terminal"
+		s.park(ctx, t, key, err)
+		log.Error("parked: retrying will not help until the config or the item changes", "error", err)
+	default:
+		result = "error"
+		if wait, ok := connectors.RetryAfter(err); ok {
+			var rl *connectors.RateLimitError
+			if errors.As(err, &rl) && (rl.Scope == "" || rl.Scope == connectors.ScopeTarget) {
+				t.queue.Pause(s.now().Add(wait))
+			}
+			t.queue.AddAfter(key, wait)
+			log.Warn("rate limited", "retry_after", wait, "error", err)
+			break
+		}
+		wait := t.fail(key, s.maxBackoff())
+		t.queue.AddAfter(key, wait)
+		t.setError(err)
+		log.Warn("reconcile failed, will retry", "retry_after", wait, "error", err)
+	}
+	s.metrics.Reconciled(t.name, t.client.ID, result, d)
+}
+
+func (s *Syncer) maxBackoff() time.Duration {
+	if s.cfg.Sync.MaxBackoff > 0 {
+		return s.cfg.Sync.MaxBackoff
+	}
+	return 5 * time.Minute
+}
+
+func (t *target) forget(key string) {
+	t.mu.Lock()
+	delete(t.backoff, key)
+	t.reached = true
+	t.mu.Unlock()
+}
+
+// fail counts a failure of key and returns its back-off: exponential from
+// 500 ms with jitter, capped.
+func (t *target) fail(key string, ceiling time.Duration) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.backoff[key]
+	t.backoff[key] = n + 1
+	d := 500 * time.Millisecond << min(n, 20)
+	if d > ceiling || d <= 0 {
+		d = ceiling
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+func (t *target) setError(err error) {
+	t.mu.Lock()
+	t.lastError = err.Error()
+	t.mu.Unlock()
+}
+
+func (s *Syncer) park(ctx context.Context, t *target, key string, err error) {
+	s.mu.Lock()
+	s.parked[t.name+"/"+key] = err.Error()
+	s.mu.Unlock()
+	t.setError(err)
+	// Keep the reason beside the link so `backlogd status` shows it after
+	// a restart too.
+	_ = s.store.Tx(ctx, func(tx store.Tx) error {
+		l, gerr := tx.Link(ctx, t.name, key)
+		if gerr != nil {
+			return nil
+		}
+		l.LastError = err.Error()
+		return tx.PutLink(ctx, l)
+	})
+}
+
+func (s *Syncer) unpark(target, key string) {
+	s.mu.Lock()
+	delete(s.parked, target+"/"+key)
+	s.mu.Unlock()
+}
+
+// Enqueue schedules item id on every target (after a canonical edit).
+func (s *Syncer) Enqueue(id string) {
+	for _, t := range s.targets {
+		t.queue.Add(id)
+	}
+}
+
+// EnqueueTarget schedules item id on one target ("" ids: every item).
+func (s *Syncer) EnqueueTarget(ctx context.Context, name, id string) error {
+	t, ok := s.targets[name]
+	if !ok {
+		return fmt.Errorf("unknown target %q; known: %s", name, strings.Join(s.order, ", "))
+	}
+	if id != "" {
+		t.queue.Add(id)
+		return nil
+	}
+	ids, err := s.itemIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		t.queue.Add(id)
+	}
+	return nil
+}
+
+// EnqueueAll schedules every item on every target: the full sweep that
+// catches drift webhooks and polls missed.
+func (s *Syncer) EnqueueAll(ctx context.Context) error {
+	ids, err := s.itemIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range s.order {
+		for _, id := range ids {
+			s.targets[name].queue.Add(id)
+		}
+	}
+	return nil
+}
+
+func (s *Syncer) itemIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		items, err := tx.Items(ctx)
+		for _, it := range items {
+			ids = append(ids, it.ID)
+		}
+		return err
+	})
+	return ids, err
+}
+
+// Recover schedules every key with an outbox intent left by a previous
+// run that stopped between announcing a write and recording its result.
+func (s *Syncer) Recover(ctx context.Context) error {
+	var intents []store.Intent
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		intents, err = tx.Intents(ctx, "")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	for _, in := range intents {
+		if t, ok := s.targets[in.Target]; ok {
+			t.queue.Add(in.ItemID)
+			s.log.Info("recovering interrupted write", "target", in.Target, "item", in.ItemID, "op", string(in.Op))
+		}
+	}
+	s.metrics.SetOutboxPending(len(intents))
+	return nil
+}
+
+func (s *Syncer) sweepLoop(ctx context.Context) {
+	every := s.cfg.Sync.SweepInterval
+	if every <= 0 {
+		every = 10 * time.Minute
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := s.EnqueueAll(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("sweep failed", "error", err)
+			}
+		}
+	}
+}
+
+// gaugeLoop refreshes the gauges that describe state rather than events.
+func (s *Syncer) gaugeLoop(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		s.refreshGauges(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Syncer) refreshGauges(ctx context.Context) {
+	for _, t := range s.targets {
+		s.metrics.SetQueue(t.name, t.queue.Len(), t.queue.Oldest())
+	}
+	_ = s.store.Tx(ctx, func(tx store.Tx) error {
+		links, err := tx.Links(ctx, "")
+		if err != nil {
+			return err
+		}
+		linked := map[string]int{}
+		for _, l := range links {
+			if l.State == store.LinkActive {
+				linked[l.Target]++
+			}
+		}
+		for name := range s.targets {
+			s.metrics.SetLinked(name, linked[name])
+		}
+		conflicts, err := tx.Conflicts(ctx)
+		if err != nil {
+			return err
+		}
+		open := map[string]int{}
+		for _, c := range conflicts {
+			open[c.Client]++
+		}
+		for _, t := range s.targets {
+			s.metrics.SetConflictsOpen(t.client.ID, open[t.client.ID])
+		}
+		intents, err := tx.Intents(ctx, "")
+		if err != nil {
+			return err
+		}
+		s.metrics.SetOutboxPending(len(intents))
+		return nil
+	})
+}
+
+// SyncOnce brings everything in step and returns when nothing is left to
+// do: it polls every target until caught up, sweeps every key, and
+// processes queues until they are empty, repeating while work fans out.
+// Keys that keep failing are left for the next call. The demo, `resync`,
+// tests and benchmarks use it; the daemon uses Run.
+func (s *Syncer) SyncOnce(ctx context.Context) error {
+	if err := s.Recover(ctx); err != nil {
+		return err
+	}
+	for _, name := range s.order {
+		if err := s.PollTarget(ctx, s.targets[name]); err != nil {
+			return fmt.Errorf("poll %s: %w", name, err)
+		}
+	}
+	if err := s.EnqueueAll(ctx); err != nil {
+		return err
+	}
+	return s.Drain(ctx)
+}
+
+// Drain processes ready keys on every target, concurrently per target,
+// until no queue holds ready work. Delayed retries are left queued.
+func (s *Syncer) Drain(ctx context.Context) error {
+	for {
+		var wg sync.WaitGroup
+		for _, name := range s.order {
+			t := s.targets[name]
+			for range s.workers() {
+				wg.Go(func() {
+					for ctx.Err() == nil {
+						key, ok := t.queue.TryGet()
+						if !ok {
+							return
+						}
+						s.process(ctx, t, key)
+						t.queue.Done(key)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		busy := false
+		for _, t := range s.targets {
+			busy = busy || t.queue.Busy()
+		}
+		if !busy {
+			return nil
+		}
+	}
+}
+
+// TargetStatus is what `backlogd status` shows for one target.
+type TargetStatus struct {
+	Target      string    `json:"target"`
+	Client      string    `json:"client"`
+	Kind        string    `json:"kind"`
+	Reached     bool      `json:"reached"`
+	LastPoll    time.Time `json:"last_poll"`
+	Queue       int       `json:"queue"`
+	OldestWait  string    `json:"oldest_wait"`
+	PausedUntil time.Time `json:"paused_until,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Parked      []string  `json:"parked,omitempty"`
+}
+
+// Status describes every target now.
+func (s *Syncer) Status() []TargetStatus {
+	var out []TargetStatus
+	s.mu.Lock()
+	parked := map[string][]string{}
+	for k, v := range s.parked {
+		tgt, item, _ := strings.Cut(k, "/")
+		parked[tgt] = append(parked[tgt], item+": "+v)
+	}
+	s.mu.Unlock()
+	for _, name := range s.order {
+		t := s.targets[name]
+		kind := ""
+		if tc, ok := s.cfg.Target(name); ok {
+			kind = tc.Kind
+		}
+		t.mu.Lock()
+		st := TargetStatus{
+			Target: name, Client: t.client.ID, Kind: kind, Reached: t.reached, LastPoll: t.lastPoll,
+			Queue: t.queue.Len(), OldestWait: t.queue.Oldest().Round(time.Millisecond).String(),
+			PausedUntil: t.queue.PausedUntil(), LastError: t.lastError,
+		}
+		t.mu.Unlock()
+		st.Parked = parked[name]
+		sort.Strings(st.Parked)
+		out = append(out, st)
+	}
+	return out
+}
+
+// Ready reports whether every target has been reached at least once, and
+// why not.
+func (s *Syncer) Ready() (bool, string) {
+	var waiting []string
+	for _, name := range s.order {
+		t := s.targets[name]
+		t.mu.Lock()
+		ok, why := t.reached, t.lastError
+		t.mu.Unlock()
+		if !ok {
+			if why == "" {
+				why = "not reached yet"
+			}
+			waiting = append(waiting, name+": "+why)
+		}
+	}
+	if len(waiting) > 0 {
+		return false, strings.Join(waiting, "; ")
+	}
+	return true, ""
+}
+
+// fieldGroup buckets a field for the fields-changed metric (bounded).
+func fieldGroup(f backlog.Field) string {
+	switch f {
+	case backlog.FieldTitle, backlog.FieldDescription, backlog.FieldAcceptance:
+		return "text"
+	case backlog.FieldAssignee, backlog.FieldTeams, backlog.FieldClients:
+		return "people"
+	case backlog.FieldPhase, backlog.FieldEffort, backlog.FieldPoints, backlog.FieldCost, backlog.FieldDue, backlog.FieldPriority:
+		return "planning"
+	}
+	return "core"
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Reconciled(string, string, string, time.Duration)  {}
+func (nopMetrics) FieldsChanged(string, string, string, string, int) {}
+func (nopMetrics) EchoSuppressed(string)                             {}
+func (nopMetrics) Created(string, string)                            {}
+func (nopMetrics) RemoteDeleted(string)                              {}
+func (nopMetrics) SetLinked(string, int)                             {}
+func (nopMetrics) SetConflictsOpen(string, int)                      {}
+func (nopMetrics) SetQueue(string, int, time.Duration)               {}
+func (nopMetrics) Webhook(string, string)                            {}
+func (nopMetrics) FullSync(string, time.Time)                        {}
+func (nopMetrics) SetOutboxPending(int)                              {}
