@@ -16,10 +16,10 @@ import (
 type queue struct {
 	mu         sync.Mutex
 	cond       *sync.Cond
-	order      []string            // ready keys, FIFO
-	ready      map[string]bool     // keys in order
-	processing map[string]bool     // keys a worker holds
-	dirty      map[string]bool     // added while processing: run again after Done
+	order      []string             // ready keys, FIFO
+	ready      map[string]bool      // keys in order
+	processing map[string]bool      // keys a worker holds
+	dirty      map[string]bool      // added while processing: run again after Done
 	since      map[string]time.Time // when a waiting key was first added, for the age metric
 	delayed    delayHeap
 	delayedAt  map[string]time.Time
