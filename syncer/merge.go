@@ -53,10 +53,9 @@ func merge(in mergeInput) mergeResult {
 	for _, rule := range in.Rules {
 		f := rule.Field
 		canon, remote := in.Canonical[f], in.Remote[f]
-		base, hasBase := in.Base[f]
-		if in.Base == nil {
-			hasBase = false
-		}
+		// An absent key in a base means "" like everywhere in Fields; only
+		// a missing base (nil) means there is no agreed state at all.
+		base, hasBase := in.Base[f], in.Base != nil
 		pull := func() { r.Pull[f], r.Agreed[f], r.Base[f] = remote, remote, remote }
 		push := func() { r.Push[f], r.Agreed[f], r.Base[f] = canon, canon, canon }
 		switch {

@@ -39,6 +39,10 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock (default time.Now); tests pass a fake one.
 	Now func() time.Time
+	// Grace is how long Run lets in-flight reconciles finish after its
+	// context ends before abandoning them (default 10s). Abandoning is
+	// safe: the outbox replays the interrupted writes at the next start.
+	Grace time.Duration
 }
 
 // Syncer keeps the canonical backlog and every target in step. It owns one
@@ -50,6 +54,7 @@ type Syncer struct {
 	metrics Metrics
 	log     *slog.Logger
 	now     func() time.Time
+	grace   time.Duration
 
 	targets map[string]*target
 	order   []string // target names in config order
@@ -83,7 +88,7 @@ const remoteKeyPrefix = "remote:"
 // connector's capabilities; each target serves exactly one client.
 func New(cfg *mapping.Config, st store.Store, conns map[string]connectors.Connector, opts Options) (*Syncer, error) {
 	s := &Syncer{
-		cfg: cfg, store: st, metrics: opts.Metrics, log: opts.Logger, now: opts.Now,
+		cfg: cfg, store: st, metrics: opts.Metrics, log: opts.Logger, now: opts.Now, grace: opts.Grace,
 		targets: map[string]*target{}, parked: map[string]string{},
 	}
 	if s.metrics == nil {
@@ -94,6 +99,9 @@ func New(cfg *mapping.Config, st store.Store, conns map[string]connectors.Connec
 	}
 	if s.now == nil {
 		s.now = func() time.Time { return time.Now().UTC() }
+	}
+	if s.grace <= 0 {
+		s.grace = 10 * time.Second
 	}
 	var errs []error
 	for _, t := range cfg.Targets {
@@ -154,8 +162,7 @@ func (s *Syncer) workers() int {
 // Run syncs until ctx ends: pending outbox intents and a full sweep first,
 // then pollers, workers and periodic sweeps. It returns after every
 // goroutine it started has stopped; an in-flight reconcile finishes its
-// remote write and store update unless the grace context given by
-// WithGrace runs out (the outbox makes abandoning safe).
+// remote write and store update unless Options.Grace runs out first.
 func (s *Syncer) Run(ctx context.Context) error {
 	if err := s.Recover(ctx); err != nil {
 		return err
@@ -181,6 +188,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 	for _, t := range s.targets {
 		t.queue.Close()
 	}
+	abandon := time.AfterFunc(s.grace, stopWork)
+	defer abandon.Stop()
 	wg.Wait()
 	return nil
 }
