@@ -184,4 +184,8 @@ type Client struct {
 	// CloseStatus is the canonical status pushed when OnScopeExit is close
 	// (default cancelled).
 	CloseStatus backlog.Status
+
+	// idLine and targetLine locate the client and target keys, for
+	// errors that span files.
+	idLine, targetLine int
 }

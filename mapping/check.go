@@ -1,0 +1,72 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/backlogd/backlogd/connectors"
+)
+
+// Check validates the client against the connector's declared
+// capabilities: native fields exist and are writable where pushed, mapped
+// values are among the field's allowed values. Errors name file:line.
+//
+// A connector that declares no fields (a free-form tracker such as the
+// file connector) accepts any field name.
+func (c *Client) Check(caps connectors.Capabilities) error {
+	var errs []error
+	add := func(line int, format string, args ...any) {
+		errs = append(errs, &ConfigError{File: c.File, Line: line, Msg: fmt.Sprintf(format, args...)})
+	}
+	l := c.layout()
+	for _, nf := range l.natives {
+		for _, r := range nf.routes {
+			if r.private || len(caps.Fields) == 0 {
+				continue
+			}
+			spec, ok := caps.Field(nf.name)
+			if !ok {
+				names := make([]string, len(caps.Fields))
+				for i, f := range caps.Fields {
+					names[i] = f.Name
+				}
+				add(r.m.Line, "fields.%s: target %s has no field %q; use one of %s", r.f, c.Target, nf.name, strings.Join(names, ", "))
+				continue
+			}
+			if spec.ReadOnly && r.writes() {
+				add(r.m.Line, "fields.%s: %q is read-only in target %s; add `direction: from-tracker` or map another field", r.f, nf.name, c.Target)
+			}
+			if !spec.Multi && (len(nf.routes) > 1 || r.f.IsList()) {
+				add(r.m.Line, "fields.%s: %q holds a single value in target %s but the mapping puts several values in it; map it to a multi-valued field such as labels", r.f, nf.name, c.Target)
+			}
+			if len(spec.Values) == 0 || !r.writes() {
+				continue
+			}
+			for _, v := range c.pushable(r) {
+				if !slices.Contains(spec.Values, v) {
+					add(r.m.Line, "fields.%s: target %s does not accept %q in %q; map it to one of %s", r.f, c.Target, v, nf.name, strings.Join(spec.Values, ", "))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pushable lists the native values a route is known to write: every
+// rendering of an enumerated field's domain, else the value map's targets.
+func (c *Client) pushable(r *route) []string {
+	var out []string
+	if dom := enumDomain(r.f); dom != nil {
+		for _, v := range dom {
+			out = append(out, c.render1(r, v))
+		}
+		return compact(out)
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.m.Values)) {
+		out = append(out, c.render1(r, k))
+	}
+	return compact(out)
+}

@@ -1,0 +1,512 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/backlogd/backlogd/backlog"
+	"github.com/backlogd/backlogd/connectors"
+)
+
+// How a client's field maps lay out in native fields.
+//
+// Each FieldMap of a canonical field is a route into one native field. A
+// native field that several routes share, that a template writes into, or
+// that receives a list is multi-valued, and its values are divided
+// between the routes by ownership:
+//
+//  1. a template route owns the values matching its pattern (the longest
+//     prefix+suffix wins);
+//  2. a plain route of an enumerated field (kind, status, phase,
+//     priority) owns exactly the native values it can render;
+//  3. the plain route of a free field (labels: labels) owns the rest.
+//
+// Values nobody owns are foreign (a label a person added) and ToRecord
+// keeps them. Routes of private fields own their values too, so a private
+// field's native values are neither read as another field's nor dropped.
+
+// route is one canonical field → native field mapping.
+type route struct {
+	f      backlog.Field
+	m      FieldMap
+	native *nativeField
+	// prefix and suffix split the template around {value}.
+	prefix, suffix string
+	// renders holds every native value a plain enum route can produce.
+	renders map[string]bool
+	private bool
+}
+
+// nativeField is one native field and the routes writing into it.
+type nativeField struct {
+	name   string
+	routes []*route
+	multi  bool
+}
+
+// layout is a client's routes grouped by native field.
+type layout struct {
+	natives []*nativeField
+	byField map[backlog.Field][]*route
+}
+
+// layout computes the client's routes. It is cheap (a few dozen routes at
+// most) and computed per call, so a Client needs no hidden state and can
+// be built by hand in tests.
+func (c *Client) layout() *layout {
+	l := &layout{byField: map[backlog.Field][]*route{}}
+	idx := map[string]*nativeField{}
+	for _, f := range backlog.AllFields {
+		for _, m := range c.Fields[f] {
+			nf, ok := idx[m.Field]
+			if !ok {
+				nf = &nativeField{name: m.Field}
+				idx[m.Field] = nf
+				l.natives = append(l.natives, nf)
+			}
+			r := &route{f: f, m: m, native: nf, private: slices.Contains(c.Private, f)}
+			if m.Template != "" {
+				r.prefix, r.suffix, _ = strings.Cut(m.Template, "{value}")
+			}
+			nf.routes = append(nf.routes, r)
+			l.byField[f] = append(l.byField[f], r)
+		}
+	}
+	for _, nf := range l.natives {
+		nf.multi = len(nf.routes) > 1
+		for _, r := range nf.routes {
+			if r.m.Template != "" || r.f.IsList() {
+				nf.multi = true
+			}
+			if dom := enumDomain(r.f); dom != nil && r.m.Template == "" {
+				r.renders = map[string]bool{}
+				for _, v := range dom {
+					r.renders[c.render1(r, v)] = true
+				}
+			}
+		}
+	}
+	return l
+}
+
+// matches reports whether native value v fits a template route's pattern.
+func (r *route) matches(v string) bool {
+	return len(v) > len(r.prefix)+len(r.suffix) && strings.HasPrefix(v, r.prefix) && strings.HasSuffix(v, r.suffix)
+}
+
+// owner returns the route owning native value v, or nil for a foreign value.
+func (nf *nativeField) owner(v string) *route {
+	if !nf.multi {
+		return nf.routes[0]
+	}
+	var best *route
+	for _, r := range nf.routes {
+		if r.m.Template != "" && r.matches(v) && (best == nil || len(r.prefix)+len(r.suffix) > len(best.prefix)+len(best.suffix)) {
+			best = r
+		}
+	}
+	if best != nil {
+		return best
+	}
+	for _, r := range nf.routes {
+		if r.m.Template == "" && r.renders != nil && r.renders[v] {
+			return r
+		}
+	}
+	for _, r := range nf.routes {
+		if r.m.Template == "" && r.renders == nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// owned returns the values of a native field that route r owns, in order.
+func (r *route) owned(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if r.native.owner(v) == r {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// writes reports whether ToRecord renders the route.
+func (r *route) writes() bool { return !r.private && r.m.Direction != FromTracker }
+
+// elems splits an encoded canonical value into its elements.
+func elems(f backlog.Field, v string) []string {
+	if f.IsList() {
+		vs, err := backlog.DecodeList(v)
+		if err != nil {
+			return nil
+		}
+		return vs
+	}
+	if v == "" {
+		return nil
+	}
+	return []string{v}
+}
+
+// render1 renders one canonical element: users, then values, then template.
+func (c *Client) render1(r *route, x string) string {
+	if r.m.Users {
+		if u, ok := c.Users[x]; ok {
+			x = u
+		}
+	}
+	if v, ok := r.m.Values[x]; ok {
+		x = v
+	}
+	if r.m.Template != "" && x != "" {
+		x = r.prefix + x + r.suffix
+	}
+	return x
+}
+
+// render renders an encoded canonical value into the route's native values.
+func (c *Client) render(r *route, v string) []string {
+	var out []string
+	for _, x := range elems(r.f, v) {
+		y := c.render1(r, x)
+		if y == "" {
+			continue
+		}
+		if r.f != backlog.FieldAcceptance && slices.Contains(out, y) {
+			continue // two canonical values rendered alike (a lossy map)
+		}
+		out = append(out, y)
+	}
+	return out
+}
+
+// unrender1 returns the canonical elements that render to native value y,
+// in canonical order; empty when none does.
+func (c *Client) unrender1(r *route, y string) []string {
+	x := y
+	if r.m.Template != "" {
+		if !r.matches(y) {
+			return nil
+		}
+		x = y[len(r.prefix) : len(y)-len(r.suffix)]
+	}
+	cands := reverse(r.m.Values, x, enumDomain(r.f))
+	if r.m.Users {
+		var us []string
+		for _, cand := range cands {
+			us = append(us, reverse(c.Users, cand, nil)...)
+		}
+		cands = us
+	}
+	if dom := enumDomain(r.f); dom != nil {
+		cands = slices.DeleteFunc(cands, func(s string) bool { return !slices.Contains(dom, s) })
+	}
+	return compact(cands)
+}
+
+// reverse returns the keys of m mapping to y (in domain order, else
+// sorted), then y itself when y is not a key (values missing from a map
+// pass through unchanged).
+func reverse(m map[string]string, y string, domain []string) []string {
+	var out []string
+	keys := domain
+	if keys == nil {
+		keys = slices.Sorted(maps.Keys(m))
+	}
+	for _, k := range keys {
+		if v, ok := m[k]; ok && v == y {
+			out = append(out, k)
+		}
+	}
+	if _, isKey := m[y]; !isKey {
+		out = append(out, y)
+	}
+	return out
+}
+
+// compact removes repeated values, keeping the first of each.
+func compact(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// sameValues compares native parts: as ordered lists for acceptance
+// criteria, as sets otherwise.
+func sameValues(f backlog.Field, a, b []string) bool {
+	if f == backlog.FieldAcceptance {
+		return slices.Equal(a, b)
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
+
+// InScope reports whether the client sees the item. The scope is
+// evaluated on every canonical field, private ones included: privacy
+// governs what is sent, not what is selected. A client without a scope
+// sees nothing.
+func (c *Client) InScope(it backlog.Item) bool {
+	return c.Scope.Match(it.Project())
+}
+
+// Synced lists the canonical fields this client syncs: mapped and not
+// private, in backlog.AllFields order.
+func (c *Client) Synced() []backlog.Field {
+	var out []backlog.Field
+	for _, f := range backlog.AllFields {
+		if len(c.Fields[f]) > 0 && !slices.Contains(c.Private, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// DirectionOf returns the direction of a synced field (Both when the
+// mapping leaves it unset; every mapping of one field shares it).
+func (c *Client) DirectionOf(f backlog.Field) Direction {
+	if ms := c.Fields[f]; len(ms) > 0 && ms[0].Direction != "" {
+		return ms[0].Direction
+	}
+	return Both
+}
+
+// Project returns the item's values of the Synced fields, encoded as
+// backlog.Item.Get does. Private fields never appear.
+func (c *Client) Project(it backlog.Item) backlog.Fields {
+	return it.Project(c.Synced()...)
+}
+
+// ToRecord renders canonical values (a Project result) as native fields.
+// current is the record's present native fields (nil on create): values
+// of a multi-valued native field that no mapped canonical field owns (a
+// label a person added in the tracker) are kept. It returns every native
+// field the mapping writes, complete.
+//
+// Only Synced fields are rendered, whatever f holds, and from-tracker
+// fields are never written. Kept values stay in their place and new ones
+// are appended, so a record whose connector orders values its own way
+// does not read as different on every pass.
+func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connectors.Fields {
+	l := c.layout()
+	out := connectors.Fields{}
+	for _, nf := range l.natives {
+		var writing []*route
+		for _, r := range nf.routes {
+			if r.writes() {
+				writing = append(writing, r)
+			}
+		}
+		if len(writing) == 0 {
+			continue
+		}
+		if !nf.multi {
+			out[nf.name] = c.render(writing[0], f[writing[0].f])
+			continue
+		}
+		want := map[*route][]string{}
+		rebuild := map[*route]bool{}
+		cur := current[nf.name]
+		for _, r := range writing {
+			want[r] = c.render(r, f[r.f])
+			// An ordered list whose order changed is written afresh.
+			if r.f == backlog.FieldAcceptance && !slices.Equal(r.owned(cur), want[r]) {
+				rebuild[r] = true
+			}
+		}
+		var vals []string
+		emitted := map[string]bool{}
+		for _, v := range cur {
+			o := nf.owner(v)
+			keep := o == nil || !o.writes() || (!rebuild[o] && slices.Contains(want[o], v))
+			if keep && (!emitted[v] || o != nil && o.f == backlog.FieldAcceptance) {
+				vals = append(vals, v)
+				emitted[v] = true
+			}
+		}
+		for _, r := range writing {
+			for _, v := range want[r] {
+				if !emitted[v] || r.f == backlog.FieldAcceptance && rebuild[r] {
+					vals = append(vals, v)
+					emitted[v] = true
+				}
+			}
+		}
+		out[nf.name] = vals
+	}
+	return out
+}
+
+// FromRecord reads the Synced fields back from a record. base is the
+// last-synced projection (nil when there is none): for each field whose
+// native rendering of base equals the record's native value, the base
+// value is returned unchanged, so a lossy value map (three statuses on
+// GitHub's "open") never reads as a remote change. Values the map cannot
+// translate are errors naming the client file, field and value.
+//
+// When a native value maps back to several canonical ones, the base value
+// is preferred if it is among them, else the first in canonical order
+// (backlog.Statuses, ...). A field mapped to several native fields is
+// read from the ones that changed, narrowed by all of them.
+//
+// Law: FromRecord(ToRecord(p, nil), p) == p for the fields ToRecord
+// writes, and for an injective map FromRecord(ToRecord(p, nil), nil) == p.
+func (c *Client) FromRecord(r connectors.Record, base backlog.Fields) (backlog.Fields, error) {
+	l := c.layout()
+	out := backlog.Fields{}
+	var errs []error
+	for _, f := range c.Synced() {
+		routes := l.byField[f]
+		parts := make([][]string, len(routes))
+		same := make([]bool, len(routes))
+		allSame := base != nil
+		for i, rt := range routes {
+			parts[i] = rt.owned(r.Fields[rt.native.name])
+			same[i] = base != nil && sameValues(f, parts[i], c.render(rt, base[f]))
+			allSame = allSame && same[i]
+		}
+		if allSame {
+			out[f] = base[f]
+			continue
+		}
+		var v string
+		var err error
+		if f.IsList() {
+			v, err = c.readList(routes, parts, same, base)
+		} else {
+			v, err = c.readScalar(routes, parts, same, base)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[f] = v
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readScalar decodes a one-value field from its routes' native parts.
+func (c *Client) readScalar(routes []*route, parts [][]string, same []bool, base backlog.Fields) (string, error) {
+	f := routes[0].f
+	cands := make([][]string, len(routes))
+	for i, rt := range routes {
+		vals := parts[i]
+		if len(vals) > 1 && base != nil {
+			// Two values in a slot for one (a second phase label added
+			// next to the old one): the new one is the edit.
+			old := c.render(rt, base[f])
+			if fresh := slices.DeleteFunc(slices.Clone(vals), func(v string) bool { return slices.Contains(old, v) }); len(fresh) > 0 {
+				vals = fresh
+			}
+		}
+		if len(vals) == 0 {
+			cands[i] = []string{""}
+			continue
+		}
+		for _, y := range vals {
+			xs := c.unrender1(rt, y)
+			if len(xs) == 0 && enumDomain(f) == nil {
+				xs = []string{y}
+			}
+			if len(xs) == 0 {
+				return "", c.unknownValue(rt, y)
+			}
+			for _, x := range xs {
+				norm, err := canonicalValue(f, x)
+				if err != nil {
+					return "", fmt.Errorf("%s: field %s: native %s value %q: %w; fix the record or the mapping", c.File, f, rt.native.name, y, err)
+				}
+				cands[i] = append(cands[i], norm)
+			}
+		}
+		cands[i] = compact(cands[i])
+	}
+	set := intersect(cands, func(int) bool { return true })
+	if len(set) == 0 {
+		set = intersect(cands, func(i int) bool { return !same[i] })
+	}
+	if len(set) == 0 {
+		for i := range routes {
+			if !same[i] {
+				set = cands[i]
+				break
+			}
+		}
+	}
+	if len(set) == 0 {
+		set = cands[0]
+	}
+	if base != nil && slices.Contains(set, base[f]) {
+		return base[f], nil
+	}
+	return set[0], nil
+}
+
+// intersect returns the values common to the candidate lists selected by
+// use, in the order of the first selected list.
+func intersect(cands [][]string, use func(int) bool) []string {
+	var out []string
+	first := true
+	for i, cs := range cands {
+		if !use(i) {
+			continue
+		}
+		if first {
+			out = slices.Clone(cs)
+			first = false
+			continue
+		}
+		out = slices.DeleteFunc(out, func(v string) bool { return !slices.Contains(cs, v) })
+	}
+	return out
+}
+
+// readList decodes a list field from the first route that changed.
+func (c *Client) readList(routes []*route, parts [][]string, same []bool, base backlog.Fields) (string, error) {
+	f := routes[0].f
+	i := slices.Index(same, false)
+	if i < 0 {
+		i = 0
+	}
+	rt := routes[i]
+	var old []string
+	if base != nil {
+		old = elems(f, base[f])
+	}
+	var out []string
+	for _, y := range parts[i] {
+		xs := c.unrender1(rt, y)
+		if len(xs) == 0 {
+			xs = []string{y}
+		}
+		x := xs[0]
+		for _, cand := range xs {
+			if slices.Contains(old, cand) {
+				x = cand
+				break
+			}
+		}
+		out = append(out, x)
+	}
+	return backlog.EncodeList(f, out), nil
+}
+
+// unknownValue explains a native value no value map knows.
+func (c *Client) unknownValue(rt *route, y string) error {
+	dom := enumDomain(rt.f)
+	return fmt.Errorf("%s:%d: field %s: native %s value %q maps to no canonical %s; add it to the value map, e.g. `values: {%s: %q}` (canonical values: %s)",
+		c.File, rt.m.Line, rt.f, rt.native.name, y, rt.f, dom[0], y, strings.Join(dom, ", "))
+}
