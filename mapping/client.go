@@ -316,14 +316,22 @@ func checkLayout(r *reader, c *Client) {
 		for i, a := range nf.routes {
 			if a.m.Template == "" && a.renders == nil {
 				if free != nil {
-					r.p.add(c.File, a.m.Line, "fields.%s: native field %q already receives %s (line %d) without a template; give one of them a template like \"%s/{value}\" so their values can be told apart", a.f, nf.name, free.f, free.m.Line, a.f)
+					first, second := free, a
+					if second.m.Line < first.m.Line {
+						first, second = second, first
+					}
+					r.p.add(c.File, second.m.Line, "fields.%s: native field %q already receives %s (line %d) without a template; give one of them a template like \"%s/{value}\" so their values can be told apart", second.f, nf.name, first.f, first.m.Line, second.f)
 				} else {
 					free = a
 				}
 			}
 			for _, b := range nf.routes[:i] {
 				if clash := overlap(c, a, b); clash != "" {
-					r.p.add(c.File, a.m.Line, "fields.%s: native field %q: %s (line %d) and %s claim the same values (%s); make the templates or value maps distinct", a.f, nf.name, b.f, b.m.Line, a.f, clash)
+					first, second := b, a
+					if second.m.Line < first.m.Line {
+						first, second = second, first
+					}
+					r.p.add(c.File, second.m.Line, "fields.%s: native field %q: %s (line %d) and %s claim the same values (%s); make the templates or value maps distinct", second.f, nf.name, first.f, first.m.Line, second.f, clash)
 				}
 			}
 		}
