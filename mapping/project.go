@@ -284,7 +284,12 @@ func (c *Client) DirectionOf(f backlog.Field) Direction {
 // Project returns the item's values of the Synced fields, encoded as
 // backlog.Item.Get does. Private fields never appear.
 func (c *Client) Project(it backlog.Item) backlog.Fields {
-	return it.Project(c.Synced()...)
+	synced := c.Synced()
+	if len(synced) == 0 {
+		// backlog.Item.Project reads "no fields" as "all fields".
+		return backlog.Fields{}
+	}
+	return it.Project(synced...)
 }
 
 // ToRecord renders canonical values (a Project result) as native fields.

@@ -1,0 +1,262 @@
+package mapping
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/backlogd/backlogd/backlog"
+	"github.com/backlogd/backlogd/connectors"
+)
+
+// githubClient is a client shaped like configs/examples/clients/github.yaml:
+// a lossy status map backed by a status label, templates sharing labels
+// with the plain canonical labels, and a user map.
+func githubClient() *Client {
+	scope, _ := ParseExpr(`clients has acme`)
+	return &Client{
+		ID: "acme", File: "clients/acme.yaml", Target: "acme-github", Scope: scope,
+		Private: []backlog.Field{backlog.FieldCost},
+		Users:   map[string]string{"alice": "alice-gh", "bob": "bobdev"},
+		Fields: map[backlog.Field][]FieldMap{
+			backlog.FieldTitle:       {{Field: "title", Line: 3}},
+			backlog.FieldDescription: {{Field: "body", Line: 4}},
+			backlog.FieldStatus: {
+				{Field: "state", Line: 5, Values: map[string]string{"todo": "open", "in_progress": "open", "in_review": "open", "done": "closed", "cancelled": "closed"}},
+				{Field: "labels", Line: 6, Template: "status/{value}"},
+			},
+			backlog.FieldPhase:    {{Field: "labels", Line: 7, Template: "phase/{value}"}},
+			backlog.FieldTeams:    {{Field: "labels", Line: 8, Template: "team/{value}"}},
+			backlog.FieldPoints:   {{Field: "Story Points", Line: 9}},
+			backlog.FieldCost:     {{Field: "labels", Line: 10, Template: "cost/{value}"}},
+			backlog.FieldLabels:   {{Field: "labels", Line: 11}},
+			backlog.FieldAssignee: {{Field: "assignees", Line: 12, Users: true}},
+		},
+	}
+}
+
+func sampleItem() backlog.Item {
+	return backlog.Item{
+		ID: "BL-1", Kind: backlog.Story, Title: "Checkout", Status: backlog.InReview, Phase: backlog.Build,
+		Teams: []string{"web"}, Labels: []string{"ux"}, Assignee: "alice", Clients: []string{"acme"},
+		Estimate: backlog.Estimate{Points: 3, Cost: backlog.Money{Amount: "1200.50", Currency: "EUR"}},
+	}
+}
+
+func TestToRecord(t *testing.T) {
+	c := githubClient()
+	p := c.Project(sampleItem())
+	tests := []struct {
+		name    string
+		edit    func(backlog.Fields)
+		current connectors.Fields
+		want    connectors.Fields
+	}{
+		{
+			name: "a new record gets every mapped field, labels combined from several canonical fields",
+			want: connectors.Fields{
+				"title": {"Checkout"}, "body": nil, "state": {"open"}, "Story Points": {"3"}, "assignees": {"alice-gh"},
+				"labels": {"status/in_review", "phase/build", "team/web", "ux"},
+			},
+		},
+		{
+			name:    "labels kept in the tracker's order, and a changed phase replaces only its own label",
+			edit:    func(f backlog.Fields) { f[backlog.FieldPhase] = "launch" },
+			current: connectors.Fields{"labels": {"phase/build", "status/in_review", "team/web", "ux"}},
+			want: connectors.Fields{
+				"title": {"Checkout"}, "body": nil, "state": {"open"}, "Story Points": {"3"}, "assignees": {"alice-gh"},
+				"labels": {"status/in_review", "team/web", "ux", "phase/launch"},
+			},
+		},
+		{
+			name:    "a label a person added is plain, so it belongs to the canonical labels and goes when they do not list it",
+			current: connectors.Fields{"labels": {"needs-design", "ux", "status/in_review", "phase/build", "team/web"}},
+			want: connectors.Fields{
+				"title": {"Checkout"}, "body": nil, "state": {"open"}, "Story Points": {"3"}, "assignees": {"alice-gh"},
+				"labels": {"ux", "status/in_review", "phase/build", "team/web"},
+			},
+		},
+		{
+			name:    "a private field's native values already in the tracker are left alone, never rewritten",
+			current: connectors.Fields{"labels": {"cost/9 EUR", "ux"}},
+			want: connectors.Fields{
+				"title": {"Checkout"}, "body": nil, "state": {"open"}, "Story Points": {"3"}, "assignees": {"alice-gh"},
+				"labels": {"cost/9 EUR", "ux", "status/in_review", "phase/build", "team/web"},
+			},
+		},
+		{
+			name: "an unknown user and an unmapped status pass through unchanged",
+			edit: func(f backlog.Fields) {
+				f[backlog.FieldAssignee] = "carol"
+				f[backlog.FieldLabels] = ""
+				c.Fields[backlog.FieldStatus][0].Values = map[string]string{"done": "closed"}
+			},
+			want: connectors.Fields{
+				"title": {"Checkout"}, "body": nil, "state": {"in_review"}, "Story Points": {"3"}, "assignees": {"carol"},
+				"labels": {"status/in_review", "phase/build", "team/web"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c = githubClient()
+			f := p.Clone()
+			if tt.edit != nil {
+				tt.edit(f)
+			}
+			got := c.ToRecord(f, tt.current)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ToRecord\n got %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestToRecordKeepsForeignLabelsWhenLabelsAreNotMapped(t *testing.T) {
+	c := githubClient()
+	delete(c.Fields, backlog.FieldLabels)
+	got := c.ToRecord(c.Project(sampleItem()), connectors.Fields{"labels": {"needs-design", "phase/kickoff"}})
+	want := []string{"needs-design", "status/in_review", "phase/build", "team/web"}
+	if !slices.Equal(got["labels"], want) {
+		t.Errorf("labels = %v; want %v", got["labels"], want)
+	}
+}
+
+func TestToRecordNeverWritesFromTrackerFields(t *testing.T) {
+	c := githubClient()
+	c.Fields[backlog.FieldPoints][0].Direction = FromTracker
+	if _, ok := c.ToRecord(c.Project(sampleItem()), nil)["Story Points"]; ok {
+		t.Error("a from-tracker field was written")
+	}
+}
+
+func TestFromRecord(t *testing.T) {
+	c := githubClient()
+	base := c.Project(sampleItem()) // status in_review, renders "open"
+	native := c.ToRecord(base, nil)
+	tests := []struct {
+		name  string
+		edit  func(connectors.Fields)
+		base  backlog.Fields
+		field backlog.Field
+		want  string
+	}{
+		{
+			name:  "an unchanged lossy status reads as the base, not the first status mapped to open",
+			base:  base,
+			field: backlog.FieldStatus, want: "in_review",
+		},
+		{
+			name:  "a record closed in the tracker reads as the first canonical status mapped to closed",
+			edit:  func(f connectors.Fields) { f["state"] = []string{"closed"} },
+			base:  base,
+			field: backlog.FieldStatus, want: "done",
+		},
+		{
+			name: "closed with a status/cancelled label reads as cancelled",
+			edit: func(f connectors.Fields) {
+				f["state"] = []string{"closed"}
+				f["labels"] = []string{"status/cancelled", "phase/build", "team/web", "ux"}
+			},
+			base:  base,
+			field: backlog.FieldStatus, want: "cancelled",
+		},
+		{
+			name:  "without a base an open record reads as the first open status",
+			edit:  func(f connectors.Fields) { f["labels"] = []string{"phase/build"} },
+			field: backlog.FieldStatus, want: "todo",
+		},
+		{
+			name:  "a second phase label added next to the old one is the edit",
+			edit:  func(f connectors.Fields) { f["labels"] = append(f["labels"], "phase/launch") },
+			base:  base,
+			field: backlog.FieldPhase, want: "launch",
+		},
+		{
+			name:  "tracker users read back as canonical ones",
+			edit:  func(f connectors.Fields) { f["assignees"] = []string{"bobdev"} },
+			base:  base,
+			field: backlog.FieldAssignee, want: "bob",
+		},
+		{
+			name:  "a person-added label joins the canonical labels",
+			edit:  func(f connectors.Fields) { f["labels"] = append(f["labels"], "needs-design") },
+			base:  base,
+			field: backlog.FieldLabels, want: `["needs-design","ux"]`,
+		},
+		{
+			name:  "numbers are read in canonical form",
+			edit:  func(f connectors.Fields) { f["Story Points"] = []string{"5.0"} },
+			base:  base,
+			field: backlog.FieldPoints, want: "5",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := native.Clone()
+			if tt.edit != nil {
+				tt.edit(f)
+			}
+			got, err := c.FromRecord(connectors.Record{Fields: f}, tt.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[tt.field] != tt.want {
+				t.Errorf("%s = %q; want %q", tt.field, got[tt.field], tt.want)
+			}
+			if _, ok := got[backlog.FieldCost]; ok {
+				t.Error("a private field was read from the tracker")
+			}
+		})
+	}
+}
+
+func TestFromRecordErrors(t *testing.T) {
+	c := githubClient()
+	c.Fields[backlog.FieldStatus] = c.Fields[backlog.FieldStatus][:1]
+	f := c.ToRecord(c.Project(sampleItem()), nil)
+	f["state"] = []string{"todo"}
+	_, err := c.FromRecord(connectors.Record{Fields: f}, nil)
+	want := "clients/acme.yaml:5: field status: native state value \"todo\" maps to no canonical status; add it to the value map, e.g. `values: {todo: \"todo\"}` (canonical values: todo, in_progress, in_review, done, cancelled)"
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v\nwant %s", err, want)
+	}
+	t.Run("a value that is not a number is refused for a number field", func(t *testing.T) {
+		f := c.ToRecord(c.Project(sampleItem()), nil)
+		f["Story Points"] = []string{"lots"}
+		_, err := c.FromRecord(connectors.Record{Fields: f}, nil)
+		if err == nil || !strings.Contains(err.Error(), `native Story Points value "lots"`) {
+			t.Errorf("error = %v", err)
+		}
+	})
+}
+
+func TestProjectAndSynced(t *testing.T) {
+	c := githubClient()
+	p := c.Project(sampleItem())
+	if _, ok := p[backlog.FieldCost]; ok {
+		t.Error("Project returned the private cost")
+	}
+	want := []backlog.Field{backlog.FieldTitle, backlog.FieldDescription, backlog.FieldStatus, backlog.FieldPhase,
+		backlog.FieldTeams, backlog.FieldPoints, backlog.FieldLabels, backlog.FieldAssignee}
+	if !slices.Equal(c.Synced(), want) {
+		t.Errorf("Synced = %v; want %v", c.Synced(), want)
+	}
+	if !c.InScope(sampleItem()) {
+		t.Error("an acme item is out of acme's scope")
+	}
+	other := sampleItem()
+	other.Clients = []string{"globex"}
+	if c.InScope(other) {
+		t.Error("a globex item is in acme's scope")
+	}
+	allPrivate := githubClient()
+	allPrivate.Private = backlog.AllFields
+	if got := allPrivate.Project(sampleItem()); len(got) != 0 {
+		t.Errorf("a client whose every field is private projects %v", got)
+	}
+	if (&Client{}).InScope(sampleItem()) {
+		t.Error("a client without a scope sees items")
+	}
+}
