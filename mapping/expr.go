@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,6 +71,10 @@ func ParseExpr(src string) (*Expr, error) {
 // maxExprDepth bounds nesting so that hostile input cannot exhaust the
 // stack; no real scope nests this deep.
 const maxExprDepth = 64
+
+// keywords are the words with a meaning of their own; as values they
+// must be quoted.
+var keywords = []string{"and", "or", "not", "has", "in", "all"}
 
 type exprNode interface {
 	match(backlog.Fields) bool
@@ -304,6 +309,9 @@ func (p *exprParser) comparison() (exprNode, error) {
 	if t.kind != tokWord {
 		return nil, fmt.Errorf("column %d: expected a field name such as status or clients, found %s", t.col, t.describe())
 	}
+	if slices.Contains(keywords, t.text) {
+		return nil, fmt.Errorf("column %d: expected a field name such as status or clients, found %s", t.col, t.describe())
+	}
 	if !backlog.IsField(t.text) {
 		return nil, fmt.Errorf("column %d: unknown field %q; %s", t.col, t.text, suggestField(t.text))
 	}
@@ -361,7 +369,7 @@ func (p *exprParser) value(f backlog.Field) (string, error) {
 	if t.kind != tokWord && t.kind != tokString {
 		return "", fmt.Errorf("column %d: expected a value for %s, found %s; quote values with spaces like \"needs design\"", t.col, f, t.describe())
 	}
-	if t.kind == tokWord && slices.Contains([]string{"and", "or", "not", "has", "in", "all"}, t.text) {
+	if t.kind == tokWord && slices.Contains(keywords, t.text) {
 		return "", fmt.Errorf("column %d: %q is a keyword; quote it (\"%s\") to use it as a value of %s", t.col, t.text, t.text, f)
 	}
 	v, err := canonicalValue(f, t.text)
@@ -385,7 +393,11 @@ func canonicalValue(f backlog.Field, v string) (string, error) {
 	}
 	var it backlog.Item
 	if err := it.Set(f, v); err != nil {
-		return "", fmt.Errorf("%w", err)
+		// Set prefixes the field name to an error that already has it.
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner
+		}
+		return "", err
 	}
 	return it.Get(f), nil
 }
