@@ -22,6 +22,7 @@ func (c *Client) Check(caps connectors.Capabilities) error {
 		errs = append(errs, &ConfigError{File: c.File, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
 	l := c.layout()
+	reported := map[*nativeField]bool{} // one "single value" error per native field
 	for _, nf := range l.natives {
 		for _, r := range nf.routes {
 			if r.private || len(caps.Fields) == 0 {
@@ -39,7 +40,8 @@ func (c *Client) Check(caps connectors.Capabilities) error {
 			if spec.ReadOnly && r.writes() {
 				add(r.m.Line, "fields.%s: %q is read-only in target %s; add `direction: from-tracker` or map another field", r.f, nf.name, c.Target)
 			}
-			if !spec.Multi && (len(nf.routes) > 1 || r.f.IsList()) {
+			if !spec.Multi && !reported[nf] && (r.f.IsList() || r != nf.routes[0]) {
+				reported[nf] = true
 				add(r.m.Line, "fields.%s: %q holds a single value in target %s but the mapping puts several values in it; map it to a multi-valued field such as labels", r.f, nf.name, c.Target)
 			}
 			if len(spec.Values) == 0 || !r.writes() {
