@@ -217,6 +217,14 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if errors.As(err, &rl) {
 		return false, err
 	}
+	// A POST may have been performed even though its answer was lost or
+	// was a 5xx (GitHub does create issues behind a 502): retrying it here
+	// could duplicate a record. The syncer retries creates itself, after
+	// looking the idempotency marker up.
+	unsafe := resp == nil && err != nil || resp != nil && resp.StatusCode >= 500
+	if unsafe && ctxMethod(ctx) == http.MethodPost {
+		return false, nil
+	}
 	if err != nil {
 		return true, nil // connection refused, reset, timeout
 	}
@@ -245,6 +253,15 @@ func (c *Client) backoff(minWait, maxWait time.Duration, attempt int, resp *http
 		w = maxWait
 	}
 	return w/2 + time.Duration(rand.Int64N(int64(w)/2+1))
+}
+
+type methodKey struct{}
+
+// ctxMethod returns the method gate recorded for the retry policy, which
+// only sees the request's context.
+func ctxMethod(ctx context.Context) string {
+	m, _ := ctx.Value(methodKey{}).(string)
+	return m
 }
 
 // gate runs before the retrying client: it refuses requests while the
@@ -282,7 +299,7 @@ func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	return g.next.RoundTrip(req)
+	return g.next.RoundTrip(req.WithContext(context.WithValue(ctx, methodKey{}, req.Method)))
 }
 
 // meter wraps each attempt: it reports the request and quota headers.
