@@ -1,0 +1,193 @@
+package github
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/backlogd/backlogd/connectors"
+)
+
+// cursor is the state of Changes between calls, stored by the syncer as
+// an opaque string.
+type cursor struct {
+	// Since is the listing's since parameter (zero: from the beginning).
+	Since time.Time `json:"since,omitzero"`
+	// Page is the page to read at Since (0 or 1: the first). Pages
+	// advance by moving Since to the last updated_at seen, which is
+	// immune to issues moving to the end of the listing while it is read;
+	// page numbers are only used when a whole page shares one second.
+	Page int `json:"page,omitempty"`
+	// ETag of the answer to the request ETagFor, sent back as
+	// If-None-Match when that request is made again.
+	ETag    string `json:"etag,omitempty"`
+	ETagFor string `json:"etag_for,omitempty"`
+	// Seen maps issue numbers to the updated_at already returned, for
+	// updates at or after Since: the overlap GitHub returns again.
+	Seen map[int]time.Time `json:"seen,omitempty"`
+}
+
+func decodeCursor(s string) (cursor, error) {
+	var c cursor
+	if s == "" {
+		return c, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil {
+		return cursor{}, connectors.Terminalf("github: changes: cursor %.20q… is not one this connector wrote; reset the target's cursor (backlogd resync --target)", s)
+	}
+	return c, nil
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// key names the request the cursor makes next.
+func (c cursor) key() string {
+	return c.Since.UTC().Format(time.RFC3339) + "#" + strconv.Itoa(max(c.Page, 1))
+}
+
+// Changes implements connectors.Connector. It lists issues (and drops
+// pull requests) by update time, oldest first; see the package
+// documentation for the cursor and the conditional requests.
+func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, error) {
+	cs, err := decodeCursor(cur)
+	if err != nil {
+		return connectors.Page{}, err
+	}
+	q := url.Values{}
+	q.Set("state", "all")
+	q.Set("sort", "updated")
+	q.Set("direction", "asc")
+	q.Set("per_page", strconv.Itoa(c.cfg.PageSize))
+	if !cs.Since.IsZero() {
+		q.Set("since", cs.Since.UTC().Format(time.RFC3339))
+	}
+	if cs.Page > 1 {
+		q.Set("page", strconv.Itoa(cs.Page))
+	}
+	var hdr []string
+	if cs.ETag != "" && cs.ETagFor == cs.key() {
+		// Weak ETags (W/"…") go back exactly as received.
+		hdr = []string{"If-None-Match", cs.ETag}
+	}
+	var issues []*issue
+	resp, err := c.call(ctx, "list changed issues", http.MethodGet, c.repoPath()+"/issues?"+q.Encode(), nil, &issues, hdr...)
+	if errors.Is(err, errNotModified) {
+		// Nothing changed, and GitHub did not count the request.
+		c.log.Debug("changes: not modified", "since", cs.Since)
+		return connectors.Page{Cursor: cur}, nil
+	}
+	if err != nil {
+		return connectors.Page{}, err
+	}
+	if tag := resp.Header.Get("ETag"); tag != "" {
+		cs.ETag, cs.ETagFor = tag, cs.key()
+	}
+	if cs.Seen == nil {
+		cs.Seen = map[int]time.Time{}
+	}
+	page := connectors.Page{}
+	var last time.Time
+	for _, is := range issues {
+		up := is.GetUpdatedAt().UTC()
+		last = up
+		if is.IsPullRequest() {
+			continue
+		}
+		if seen, ok := cs.Seen[is.GetNumber()]; ok && !up.After(seen) {
+			continue
+		}
+		cs.Seen[is.GetNumber()] = up
+		page.Records = append(page.Records, c.record(is))
+	}
+	switch {
+	case resp.NextPage != 0 && last.After(cs.Since):
+		cs.Since, cs.Page = last, 1
+		page.More = true
+	case resp.NextPage != 0:
+		cs.Page = resp.NextPage
+		page.More = true
+	default:
+		// Caught up: stay a little behind the newest update, for writes
+		// GitHub shows late, and drop what falls out of the window.
+		newest := cs.Since
+		for _, t := range cs.Seen {
+			if t.After(newest) {
+				newest = t
+			}
+		}
+		cs.Page = 1
+		if since := newest.Add(-c.cfg.CursorLag); since.After(cs.Since) {
+			cs.Since = since
+		}
+		for n, t := range cs.Seen {
+			if t.Before(cs.Since) {
+				delete(cs.Seen, n)
+			}
+		}
+	}
+	page.Cursor = cs.encode()
+	return page, nil
+}
+
+// FindByMarker implements connectors.Connector. The search API is
+// eventually consistent: an issue created a second ago is not in its
+// index yet, and that is exactly the case the syncer asks about (a
+// create whose answer was lost in a crash). So the issues the token's
+// user created most recently are scanned first, a consistent listing;
+// the search API is asked only when they do not hold the marker (older
+// issues, issues adopted from other users).
+func (c *Connector) FindByMarker(ctx context.Context, marker string) (connectors.Record, error) {
+	if !validMarker(marker) {
+		return connectors.Record{}, fmt.Errorf("github: find marker %q: %w", marker, connectors.ErrNotFound)
+	}
+	login, err := c.user(ctx)
+	if err != nil {
+		return connectors.Record{}, err
+	}
+	for page := 1; page != 0 && page <= c.cfg.RecentScan; {
+		q := url.Values{"creator": {login}, "state": {"all"}, "sort": {"created"}, "direction": {"desc"},
+			"per_page": {"100"}, "page": {strconv.Itoa(page)}}
+		var issues []*issue
+		resp, err := c.call(ctx, "list recent issues for marker "+marker, http.MethodGet, c.repoPath()+"/issues?"+q.Encode(), nil, &issues)
+		if err != nil {
+			return connectors.Record{}, err
+		}
+		for _, is := range issues {
+			if _, m := parseBody(is.GetBody()); m == marker && !is.IsPullRequest() {
+				return c.complete(ctx, is)
+			}
+		}
+		page = resp.NextPage
+	}
+	q := fmt.Sprintf("repo:%s/%s is:issue in:body %q", c.cfg.Owner, c.cfg.Repo, searchPhrase(marker))
+	var res struct {
+		Items []*issue `json:"items"`
+	}
+	if _, err := c.call(ctx, "search marker "+marker, http.MethodGet, "search/issues?per_page=100&q="+url.QueryEscape(q), nil, &res); err != nil {
+		return connectors.Record{}, err
+	}
+	// The search is by words: check the marker really is there.
+	for _, is := range res.Items {
+		if _, m := parseBody(is.GetBody()); m == marker && !is.IsPullRequest() && c.inRepo(is) {
+			full, err := c.getIssue(ctx, is.GetNumber())
+			if err != nil {
+				return connectors.Record{}, err
+			}
+			return c.complete(ctx, full)
+		}
+	}
+	return connectors.Record{}, fmt.Errorf("github: find marker %s in %s/%s: %w", marker, c.cfg.Owner, c.cfg.Repo, connectors.ErrNotFound)
+}

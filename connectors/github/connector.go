@@ -1,0 +1,397 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/connectors/transport"
+	gh "github.com/google/go-github/v60/github"
+	"golang.org/x/time/rate"
+)
+
+// Config is everything New needs: the decoded settings with their secrets
+// resolved, and the knobs tests turn. The zero value of every knob is the
+// production default.
+type Config struct {
+	Settings
+	// Target names the target in logs and metrics.
+	Target        string
+	Token         connectors.Secret
+	WebhookSecret connectors.Secret
+	// Base is the round tripper under the shared client (defaults to the
+	// daemon's HTTP client's transport, or a pooled one).
+	Base     http.RoundTripper
+	Observer connectors.Observer
+	Logger   *slog.Logger
+
+	// MinLimitWait is the first wait after a secondary limit that gave no
+	// Retry-After (default one minute, as GitHub asks).
+	MinLimitWait time.Duration
+	// MaxWait is the longest wait slept through inside a call (default 5s).
+	MaxWait time.Duration
+	// CreatesPerMinute and CreatesPerHour pace content-creating requests
+	// (issues, comments) under GitHub's secondary limits (defaults 75 and
+	// 480, below GitHub's 80 and 500); negative disables pacing.
+	CreatesPerMinute int
+	CreatesPerHour   int
+	// LowQuota is the share of the primary quota left at which the target
+	// is paused until the reset (default 0.02); negative disables it.
+	LowQuota float64
+	// CursorLag is how far behind the newest updated_at the Changes cursor
+	// stays, to catch writes GitHub shows late (default 5s).
+	CursorLag time.Duration
+	// RecentScan is how many pages of the token user's newest issues
+	// FindByMarker reads before asking the search API (default 2).
+	RecentScan int
+}
+
+// Connector is a GitHub Issues connector for one repository. It implements
+// connectors.Connector and connectors.WebhookReceiver.
+type Connector struct {
+	cfg    Config
+	client *gh.Client
+	http   *transport.Client
+	log    *slog.Logger
+
+	// creates paces content-creating requests; both may be nil.
+	perMinute, perHour *rate.Limiter
+
+	mu         sync.Mutex
+	login      string            // the token's user, read once
+	milestones map[string]int    // title to number
+	markers    map[string]string // issue number to the marker last seen on it
+}
+
+var (
+	_ connectors.Connector       = (*Connector)(nil)
+	_ connectors.WebhookReceiver = (*Connector)(nil)
+	_ connectors.Factory         = Factory
+)
+
+// Factory builds a GitHub connector from a target's settings; register it
+// under the kind "github".
+func Factory(ctx context.Context, env connectors.Env) (connectors.Connector, error) {
+	var s Settings
+	if err := connectors.DecodeSettings(env.Settings, &s); err != nil {
+		return nil, fmt.Errorf("github target %s: settings: %w", env.Target, err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("github target %s: settings: %w", env.Target, err)
+	}
+	if env.Secrets == nil {
+		env.Secrets = connectors.EnvSecrets{}
+	}
+	cfg := Config{Settings: s, Target: env.Target, Observer: env.Observer, Logger: env.Logger}
+	var err error
+	if cfg.Token, err = env.Secrets.Resolve(s.Token); err != nil {
+		return nil, fmt.Errorf("github target %s: token: %w", env.Target, err)
+	}
+	if s.WebhookSecret != "" {
+		if cfg.WebhookSecret, err = env.Secrets.Resolve(s.WebhookSecret); err != nil {
+			return nil, fmt.Errorf("github target %s: webhook_secret: %w", env.Target, err)
+		}
+	}
+	if env.HTTP != nil {
+		cfg.Base = env.HTTP.Transport
+	}
+	return New(cfg)
+}
+
+// New builds a connector. It makes no request: a bad token shows on the
+// first call, as a terminal error.
+func New(cfg Config) (*Connector, error) {
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, fmt.Errorf("github: %w", err)
+	}
+	if cfg.Token.IsZero() {
+		return nil, errors.New("github: the token is empty; set the variable or file its reference names")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MinLimitWait == 0 {
+		cfg.MinLimitWait = time.Minute
+	}
+	if cfg.CreatesPerMinute == 0 {
+		cfg.CreatesPerMinute = 75
+	}
+	if cfg.CreatesPerHour == 0 {
+		cfg.CreatesPerHour = 480
+	}
+	if cfg.LowQuota == 0 {
+		cfg.LowQuota = 0.02
+	}
+	if cfg.CursorLag == 0 {
+		cfg.CursorLag = 5 * time.Second
+	}
+	if cfg.RecentScan == 0 {
+		cfg.RecentScan = 2
+	}
+	c := &Connector{cfg: cfg, log: cfg.Logger.With("target", cfg.Target), milestones: map[string]int{}, markers: map[string]string{}}
+	c.http = transport.New(transport.Options{
+		Target:           cfg.Target,
+		Base:             cfg.Base,
+		Classify:         Classify,
+		Observer:         cfg.Observer,
+		Logger:           cfg.Logger,
+		MaxWait:          cfg.MaxWait,
+		MinLimitWait:     cfg.MinLimitWait,
+		WriteConcurrency: 1, // GitHub: serialize writes per token
+	})
+	if cfg.CreatesPerMinute > 0 {
+		// In any minute at most burst + rate*60 requests pass.
+		burst := max(1, cfg.CreatesPerMinute/8)
+		c.perMinute = rate.NewLimiter(rate.Limit(float64(cfg.CreatesPerMinute-burst)/60), burst)
+	}
+	if cfg.CreatesPerHour > 0 {
+		burst := max(1, cfg.CreatesPerHour/10)
+		c.perHour = rate.NewLimiter(rate.Limit(float64(cfg.CreatesPerHour-burst)/3600), burst)
+	}
+	hc := &http.Client{Transport: &guard{c: c, next: c.http.HTTP.Transport}}
+	client := gh.NewClient(hc)
+	if cfg.BaseURL != "" {
+		var err error
+		if client, err = client.WithEnterpriseURLs(cfg.BaseURL, cfg.BaseURL); err != nil {
+			return nil, fmt.Errorf("github: base_url %q: %w", cfg.BaseURL, err)
+		}
+		// WithEnterpriseURLs adds /api/v3/ to hosts without it; a test
+		// server or a proxy serving the API at its root keeps its path.
+		if u, err := url.Parse(cfg.BaseURL); err == nil && !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/api/v3") {
+			if !strings.HasSuffix(u.Path, "/") {
+				u.Path += "/"
+			}
+			client.BaseURL = u
+		}
+	}
+	c.client = client.WithAuthToken(cfg.Token.Reveal())
+	return c, nil
+}
+
+// Transport returns the shared client the connector sends requests with,
+// so the daemon can show the target's pause.
+func (c *Connector) Transport() *transport.Client { return c.http }
+
+// Capabilities implements connectors.Connector.
+func (c *Connector) Capabilities() connectors.Capabilities {
+	return connectors.Capabilities{
+		Fields: []connectors.FieldSpec{
+			{Name: FieldTitle},
+			{Name: FieldBody},
+			{Name: FieldState, Values: []string{"open", "closed"}},
+			{Name: FieldStateReason, Values: []string{"completed", "not_planned", "reopened"}},
+			{Name: FieldLabels, Multi: true},
+			{Name: FieldAssignees, Multi: true},
+			{Name: FieldMilestone},
+			{Name: FieldParent},
+			{Name: FieldType},
+		},
+		Comments:       true,
+		EditComments:   true,
+		DeleteComments: true,
+		Webhooks:       true,
+		Hierarchy:      true,
+	}
+}
+
+// Native field names.
+const (
+	FieldTitle       = "title"
+	FieldBody        = "body"
+	FieldState       = "state"
+	FieldStateReason = "state_reason"
+	FieldLabels      = "labels"
+	FieldAssignees   = "assignees"
+	FieldMilestone   = "milestone"
+	FieldParent      = "parent"
+	FieldType        = "type"
+)
+
+// guard sits between go-github and the shared client: it paces
+// content-creating requests and pauses the target when the quota runs
+// low, before GitHub starts refusing.
+type guard struct {
+	c    *Connector
+	next http.RoundTripper
+}
+
+func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && !strings.Contains(req.URL.Path, "/search/") {
+		if err := g.c.pace(req.Context()); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := g.next.RoundTrip(req)
+	if err == nil {
+		g.c.watchQuota(resp)
+	}
+	return resp, err
+}
+
+// maxPaceWait is the longest pacing wait slept through in a call; longer
+// ones come back as a rate limit so the worker is free meanwhile.
+const maxPaceWait = 5 * time.Second
+
+// pace waits for both content-creation limiters, or returns a
+// RateLimitError when the wait would be long.
+func (c *Connector) pace(ctx context.Context) error {
+	var rs []*rate.Reservation
+	var wait time.Duration
+	for _, l := range []*rate.Limiter{c.perMinute, c.perHour} {
+		if l == nil {
+			continue
+		}
+		r := l.Reserve()
+		rs = append(rs, r)
+		wait = max(wait, r.Delay())
+	}
+	if wait == 0 {
+		return nil
+	}
+	if wait > maxPaceWait {
+		for _, r := range rs {
+			r.Cancel()
+		}
+		return &connectors.RateLimitError{RetryAfter: wait, Scope: connectors.ScopeEndpoint,
+			Reason: "pacing content creation under GitHub's secondary limits (80 a minute, 500 an hour)"}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		for _, r := range rs {
+			r.Cancel()
+		}
+		return ctx.Err()
+	}
+}
+
+// watchQuota pauses the target until the reset when fewer than LowQuota
+// of the primary quota's requests are left, so other clients of the
+// token (a person's browser, CI) keep working and we never see a 403.
+func (c *Connector) watchQuota(resp *http.Response) {
+	if c.cfg.LowQuota < 0 {
+		return
+	}
+	limit, err1 := strconv.Atoi(resp.Header.Get("X-RateLimit-Limit"))
+	left, err2 := strconv.Atoi(resp.Header.Get("X-RateLimit-Remaining"))
+	reset, err3 := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || limit <= 0 || left == 0 {
+		return // remaining 0 is the classifier's case: a refused request
+	}
+	if float64(left) < c.cfg.LowQuota*float64(limit) {
+		until := time.Unix(reset, 0).Add(time.Second)
+		if until.After(time.Now()) && c.http.PausedUntil().Before(until) {
+			c.log.Warn("GitHub quota running low, pausing the target until it resets",
+				"remaining", left, "limit", limit, "until", until.UTC())
+			c.http.Pause(until, fmt.Sprintf("quota low: %d of %d requests left", left, limit))
+		}
+	}
+}
+
+// repoPath is the API path of the repository.
+func (c *Connector) repoPath() string {
+	return "repos/" + url.PathEscape(c.cfg.Owner) + "/" + url.PathEscape(c.cfg.Repo)
+}
+
+// call sends a request built with go-github and decodes the answer into
+// v, mapping failures to the connectors errors.
+func (c *Connector) call(ctx context.Context, op, method, path string, body, v any, hdr ...string) (*gh.Response, error) {
+	req, err := c.client.NewRequest(method, path, body)
+	if err != nil {
+		return nil, fmt.Errorf("github: %s: %w", op, err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.client.Do(ctx, req, v)
+	return resp, c.wrap(op, resp, err)
+}
+
+// errNotModified is what call returns for a 304 answer.
+var errNotModified = errors.New("not modified")
+
+// wrap turns a go-github error into the errors the syncer branches on.
+func (c *Connector) wrap(op string, resp *gh.Response, err error) error {
+	if err == nil {
+		return nil
+	}
+	repo := c.cfg.Owner + "/" + c.cfg.Repo
+	var rl *connectors.RateLimitError
+	if errors.As(err, &rl) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("github %s: %s: %w", repo, op, err)
+	}
+	// go-github refuses locally once it saw the quota at zero.
+	var ghrl *gh.RateLimitError
+	if errors.As(err, &ghrl) && (resp == nil || resp.Response == nil || resp.Header.Get("X-RateLimit-Remaining") == "") {
+		wait := max(time.Until(ghrl.Rate.Reset.Time), time.Second)
+		return fmt.Errorf("github %s: %s: %w", repo, op, &connectors.RateLimitError{RetryAfter: wait, Scope: connectors.ScopeTarget, Reason: "GitHub API rate limit exhausted"})
+	}
+	if resp == nil || resp.Response == nil {
+		return fmt.Errorf("github %s: %s: %w", repo, op, err)
+	}
+	status := resp.StatusCode
+	if lim := c.http.RateLimitFrom(resp.Response); lim != nil {
+		return fmt.Errorf("github %s: %s: %w", repo, op, lim)
+	}
+	msg := apiMessage(err)
+	switch {
+	case status == http.StatusNotModified:
+		return errNotModified
+	case status == http.StatusNotFound || status == http.StatusGone:
+		return fmt.Errorf("github %s: %s: %w", repo, op, connectors.ErrNotFound)
+	case status == http.StatusUnauthorized:
+		return connectors.Terminalf("github %s: %s: GitHub refused the token (HTTP 401: %s); check that the token's secret reference points to a valid, unexpired token", repo, op, msg)
+	case status == http.StatusForbidden:
+		return connectors.Terminalf("github %s: %s: the token may not do this (HTTP 403: %s); give it Issues read/write access to the repository", repo, op, msg)
+	case status == http.StatusUnprocessableEntity:
+		return connectors.Terminalf("github %s: %s: GitHub refused the values (HTTP 422: %s); fix the mapped values (assignees need access to the repository, milestones and types must exist)", repo, op, msg)
+	}
+	return fmt.Errorf("github %s: %s: HTTP %d: %s", repo, op, status, msg)
+}
+
+// apiMessage extracts GitHub's message and validation details.
+func apiMessage(err error) string {
+	var er *gh.ErrorResponse
+	if !errors.As(err, &er) {
+		return err.Error()
+	}
+	parts := []string{er.Message}
+	for _, e := range er.Errors {
+		switch {
+		case e.Message != "":
+			parts = append(parts, e.Message)
+		case e.Field != "":
+			parts = append(parts, fmt.Sprintf("%s %s is %s", e.Resource, e.Field, e.Code))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// user returns the token's login, read once.
+func (c *Connector) user(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	login := c.login
+	c.mu.Unlock()
+	if login != "" {
+		return login, nil
+	}
+	var u gh.User
+	if _, err := c.call(ctx, "read the token's user", http.MethodGet, "user", nil, &u); err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	c.login = u.GetLogin()
+	c.mu.Unlock()
+	return u.GetLogin(), nil
+}

@@ -1,0 +1,67 @@
+// Package github is the connector for GitHub Issues (github.com and GitHub
+// Enterprise Server), built on go-github v60 and the shared
+// connectors/transport client.
+//
+// # Settings
+//
+//	settings:
+//	  owner: acme-corp
+//	  repo: webshop
+//	  token: env:GITHUB_TOKEN          # fine-grained token: Issues read/write, Metadata read
+//	  base_url: https://ghe.example.com/api/v3/   # GitHub Enterprise Server only
+//	  webhook_secret: env:ACME_GITHUB_WEBHOOK_SECRET   # optional; webhooks are refused without it
+//	  page_size: 100                   # issues per listing page, 1..100
+//
+// # Records
+//
+// A record is one issue (pull requests are filtered out). Its ID is the
+// issue number ("12") and its Key "#12". Native fields: title, body (the
+// idempotency marker stripped), state (open, closed), state_reason
+// (completed, not_planned, reopened), labels (sorted), assignees (sorted
+// logins), milestone (title), parent (the parent issue's number, through
+// the sub-issues endpoints) and type (the issue type's name, on
+// repositories of organisations that define types).
+//
+// Records returned by Changes carry every field but parent and no
+// comments; Get, Create and Update read them all.
+//
+// A transferred issue leaves the repository: GitHub answers its old
+// number with a redirect to another repository, which this connector
+// reports as ErrNotFound (and a webhook "transferred" action as a
+// deletion), so the syncer applies the client's on_remote_delete. The
+// issue is not followed into the other repository, which belongs to
+// another target if it is synced at all.
+//
+// # Idempotency marker
+//
+// Create appends a hidden HTML comment, <!-- backlogd:id=BL-42 -->, to
+// the body. The marker is stripped from the body field on read and
+// appended again on every write of the body, so a user who deletes it
+// has it repaired on the next write. FindByMarker first scans the issues
+// the token's user created recently (a consistent listing that sees a
+// create made a second ago) and only then asks the search API, which
+// finds older and adopted issues but is eventually consistent: it misses
+// issues created or edited within the last minute or so.
+//
+// # Change detection and quota
+//
+// Changes lists issues with since/sort=updated and a cursor that stays a
+// few seconds behind the newest updated_at seen, dropping (number,
+// updated_at) pairs it already returned. The first page of a listing is
+// requested with If-None-Match, so an idle poll is answered 304 Not
+// Modified, which GitHub does not count against the rate limit.
+//
+// Rate limits follow GitHub's documentation
+// (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api):
+// Classify reads the primary (X-RateLimit-Remaining: 0 until
+// X-RateLimit-Reset) and secondary (403/429 "secondary rate limit",
+// Retry-After or at least a minute, then exponential) forms; the target
+// is paused before the quota runs out; writes are serialized and
+// content-creating requests paced under 80 a minute and 500 an hour.
+//
+// # Markup
+//
+// Canonical Markdown and GitHub Flavored Markdown are the same language:
+// bodies and comments pass through unchanged. Mentions and issue
+// references are the mapping layer's business.
+package github
