@@ -53,9 +53,9 @@ func (n nullable[T]) MarshalJSON() ([]byte, error) {
 	return json.Marshal(*n.value)
 }
 
-func null[T any]() nullable[T]       { return nullable[T]{set: true} }
-func some[T any](v T) nullable[T]    { return nullable[T]{set: true, value: &v} }
-func ptr[T any](v T) *T              { return &v }
+func null[T any]() nullable[T]    { return nullable[T]{set: true} }
+func some[T any](v T) nullable[T] { return nullable[T]{set: true, value: &v} }
+func ptr[T any](v T) *T           { return &v }
 
 // parseNumber reads a record id ("12", or the key "#12").
 func parseNumber(id string) (int, error) {
