@@ -104,9 +104,13 @@ func (c *Connector) record(is *issue) connectors.Record {
 	} else {
 		f.Set(FieldType)
 	}
-	c.mu.Lock()
-	c.markers[n] = marker
-	c.mu.Unlock()
+	if marker != "" {
+		// Remembered even after a user deletes it from the body, so the
+		// next write of the body puts it back.
+		c.mu.Lock()
+		c.markers[n] = marker
+		c.mu.Unlock()
+	}
 	updated := is.GetUpdatedAt().UTC()
 	return connectors.Record{
 		ID:      n,

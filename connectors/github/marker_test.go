@@ -1,0 +1,110 @@
+package github
+
+import (
+	"context"
+	"testing"
+
+	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/connectors/github/githubfake"
+)
+
+func TestMarkerRoundTripsThroughTheBody(t *testing.T) {
+	tests := []struct {
+		name, text, id string
+	}{
+		{"a plain body keeps its text", "Steps to reproduce", "BL-42"},
+		{"an empty body holds only the marker", "", "BL-1"},
+		{"a body ending in newlines keeps them", "list:\n- a\n\n", "BL-7"},
+		{"a body with CRLF line ends keeps them", "line one\r\nline two", "acme.BL-3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text, id := parseBody(appendMarker(tt.text, tt.id))
+			if text != tt.text || id != tt.id {
+				t.Errorf("parseBody(appendMarker(%q, %q)) = %q, %q", tt.text, tt.id, text, id)
+			}
+		})
+	}
+	reads := []struct {
+		name, body, text, id string
+	}{
+		{"the web UI's CRLF before the marker is removed with it", "Hello\r\n\r\n<!-- backlogd:id=BL-9 -->", "Hello", "BL-9"},
+		{"a marker a user moved to the top is found and removed", "<!-- backlogd:id=BL-9 -->\n\nHello", "\n\nHello", "BL-9"},
+		{"a body without a marker has none", "Hello <!-- a comment -->", "Hello <!-- a comment -->", ""},
+		{"a marker-like comment with spaces in the id is not a marker", "<!-- backlogd:id=BL 9 -->", "<!-- backlogd:id=BL 9 -->", ""},
+	}
+	for _, tt := range reads {
+		t.Run(tt.name, func(t *testing.T) {
+			text, id := parseBody(tt.body)
+			if text != tt.text || id != tt.id {
+				t.Errorf("parseBody(%q) = %q, %q; want %q, %q", tt.body, text, id, tt.text, tt.id)
+			}
+		})
+	}
+}
+
+func TestMarkerIsRepairedOnTheNextWriteOfTheBody(t *testing.T) {
+	ctx := context.Background()
+	c, srv := newFake(t, githubfake.Options{})
+	f := connectors.Fields{}
+	f.Set("title", "Checkout breaks")
+	f.Set("body", "Original text")
+	rec, err := c.Create(ctx, "BL-42", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := srv.Issue(1); got.Body != "Original text\n\n<!-- backlogd:id=BL-42 -->" {
+		t.Fatalf("created body %q does not end with the marker", got.Body)
+	}
+	// A user rewrites the description and drops the hidden comment.
+	srv.Edit(1, func(is *githubfake.Issue) { is.Body = "Rewritten by hand" })
+	read, err := c.Get(ctx, rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read.Marker != "" || read.Fields.Get("body") != "Rewritten by hand" {
+		t.Fatalf("after the user's edit: marker %q, body %q; want no marker and the user's text", read.Marker, read.Fields.Get("body"))
+	}
+	up := connectors.Fields{}
+	up.Set("body", "Rewritten, then synced")
+	after, err := c.Update(ctx, rec.ID, read.Version, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Marker != "BL-42" || after.Fields.Get("body") != "Rewritten, then synced" {
+		t.Errorf("after the write: marker %q, body %q; want BL-42 back and the marker hidden", after.Marker, after.Fields.Get("body"))
+	}
+
+	t.Run("a connector that never saw the marker cannot invent it, and SetMarker repairs it", func(t *testing.T) {
+		fresh, err := New(c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Edit(1, func(is *githubfake.Issue) { is.Body = "Lost again" })
+		got, err := fresh.Update(ctx, rec.ID, "", up)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Marker != "" {
+			t.Fatalf("marker %q appeared from nowhere", got.Marker)
+		}
+		if err := fresh.SetMarker(ctx, rec.ID, "BL-42"); err != nil {
+			t.Fatal(err)
+		}
+		got, err = fresh.Get(ctx, rec.ID)
+		if err != nil || got.Marker != "BL-42" || got.Fields.Get("body") != "Rewritten, then synced" {
+			t.Fatalf("after SetMarker: %+v, %v", got, err)
+		}
+	})
+	t.Run("writing other fields leaves the body and its marker alone", func(t *testing.T) {
+		before, _ := srv.Issue(1)
+		up := connectors.Fields{}
+		up.Set("labels", "bug")
+		if _, err := c.Update(ctx, rec.ID, "", up); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := srv.Issue(1); after.Body != before.Body {
+			t.Errorf("body changed from %q to %q", before.Body, after.Body)
+		}
+	})
+}
