@@ -24,7 +24,7 @@ func TestClassify(t *testing.T) {
 			header: header("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", strconv.FormatInt(reset, 10)),
 			body:   `{"message":"API rate limit exceeded for user ID 1."}`, limited: true, wait: -1},
 		{name: "a 429 with no quota left waits until the reset", status: 429,
-			header: header("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", strconv.FormatInt(reset, 10)),
+			header:  header("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", strconv.FormatInt(reset, 10)),
 			limited: true, wait: -1},
 		{name: "a 403 secondary limit without Retry-After lets the client back off from its minimum", status: 403,
 			body: secondaryBody, limited: true, wait: 0},

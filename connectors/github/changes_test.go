@@ -1,0 +1,165 @@
+package github
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/connectors/github/githubfake"
+)
+
+// fixedClock starts fake time at a round instant; the fake's Advance moves it.
+func fixedClock() func() time.Time {
+	t0 := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	return func() time.Time { return t0 }
+}
+
+// drain calls Changes until it says it caught up, returning the ids in
+// order and the last cursor.
+func drain(t testing.TB, c *Connector, cursor string) ([]string, string) {
+	t.Helper()
+	var ids []string
+	for i := 0; ; i++ {
+		if i > 1000 {
+			t.Fatal("Changes never caught up")
+		}
+		p, err := c.Changes(context.Background(), cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			ids = append(ids, r.ID)
+		}
+		cursor = p.Cursor
+		if !p.More {
+			return ids, cursor
+		}
+	}
+}
+
+func TestChangesListsEveryIssueOnceAcrossPages(t *testing.T) {
+	tests := []struct {
+		name string
+		// perSecond issues are created in each second of fake time.
+		perSecond, issues, prs int
+	}{
+		{name: "issues updated in different seconds", perSecond: 1, issues: 8, prs: 3},
+		{name: "issues sharing seconds across page boundaries", perSecond: 2, issues: 9, prs: 2},
+		{name: "more issues in one second than fit on a page", perSecond: 100, issues: 10, prs: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, srv := newFake(t, githubfake.Options{Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = 3 })
+			var want []string
+			for i := 0; i < tt.issues+tt.prs; i++ {
+				if i > 0 && i%tt.perSecond == 0 {
+					srv.Advance(time.Second)
+				}
+				if i%4 == 3 && tt.prs > 0 {
+					tt.prs--
+					srv.AddPullRequest(fmt.Sprintf("PR %d", i))
+					continue
+				}
+				want = append(want, strconv.Itoa(srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Issue %d", i)})))
+			}
+			got, _ := drain(t, c, "")
+			slices.SortFunc(got, func(a, b string) int { x, _ := strconv.Atoi(a); y, _ := strconv.Atoi(b); return x - y })
+			if !slices.Equal(got, want) {
+				t.Errorf("listed %v, want every issue once and no pull request: %v", got, want)
+			}
+		})
+	}
+}
+
+func TestChangesReportsEditsAndIdlePollsCostNoQuota(t *testing.T) {
+	c, srv := newFake(t, githubfake.Options{Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = 3 })
+	for i := 0; i < 7; i++ {
+		srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Issue %d", i)})
+		srv.Advance(time.Second)
+	}
+	_, cursor := drain(t, c, "")
+
+	// The first poll after a listing re-reads the overlap window and
+	// learns its ETag; from then on an idle poll is a free 304.
+	ids, cursor := drain(t, c, cursor)
+	if len(ids) != 0 {
+		t.Fatalf("an idle poll returned %v again", ids)
+	}
+	srv.ResetStats()
+	for i := 0; i < 5; i++ {
+		ids, cursor = drain(t, c, cursor)
+		if len(ids) != 0 {
+			t.Fatalf("idle poll %d returned %v", i, ids)
+		}
+	}
+	st := srv.Stats()
+	if st.Counted != 0 || st.NotModified != 5 {
+		t.Errorf("5 idle polls: %d counted requests and %d 304s; want 0 and 5", st.Counted, st.NotModified)
+	}
+
+	t.Run("an edit in the same second as the last update is still reported", func(t *testing.T) {
+		srv.Edit(7, func(is *githubfake.Issue) { is.Title = "Edited in the same second" })
+		ids, next := drain(t, c, cursor)
+		if !slices.Equal(ids, []string{"7"}) {
+			t.Fatalf("after editing #7: %v", ids)
+		}
+		cursor = next
+	})
+	t.Run("edits a person makes later are reported once each", func(t *testing.T) {
+		srv.Advance(10 * time.Second)
+		srv.Edit(2, func(is *githubfake.Issue) { is.Labels = []string{"bug"} })
+		srv.AddComment(5, "carol", "Still broken")
+		srv.AddPullRequest("not an issue")
+		ids, next := drain(t, c, cursor)
+		if !slices.Equal(ids, []string{"2", "5"}) {
+			t.Fatalf("after editing #2 and commenting on #5: %v", ids)
+		}
+		if again, _ := drain(t, c, next); len(again) != 0 {
+			t.Errorf("the next poll returned %v again", again)
+		}
+		cursor = next
+	})
+	t.Run("an issue edited while a listing is under way appears later", func(t *testing.T) {
+		srv.Advance(10 * time.Second)
+		for n := 1; n <= 4; n++ {
+			srv.Edit(n, func(is *githubfake.Issue) { is.Body = "sweep" })
+		}
+		p, err := c.Changes(context.Background(), cursor)
+		if err != nil || !p.More {
+			t.Fatalf("first page: more %v, %v; want more pages", p.More, err)
+		}
+		srv.Advance(time.Second)
+		srv.Edit(1, func(is *githubfake.Issue) { is.Body = "edited during the listing" }) // moves to the end
+		recs := p.Records
+		for cur := p.Cursor; p.More; cur = p.Cursor {
+			if p, err = c.Changes(context.Background(), cur); err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, p.Records...)
+		}
+		last := map[string]string{}
+		for _, r := range recs {
+			last[r.ID] = r.Fields.Get("body")
+		}
+		for _, id := range []string{"2", "3", "4"} {
+			if last[id] != "sweep" {
+				t.Errorf("#%s: %q, want its sweep edit", id, last[id])
+			}
+		}
+		if last["1"] != "edited during the listing" {
+			t.Errorf("#1 last read as %q; want the edit made during the listing", last["1"])
+		}
+	})
+}
+
+func TestChangesRefusesACursorItDidNotWrite(t *testing.T) {
+	c, _ := newFake(t, githubfake.Options{})
+	_, err := c.Changes(context.Background(), "not-a-cursor")
+	if !connectors.IsTerminal(err) {
+		t.Fatalf("err = %v, want a terminal error telling to reset the cursor", err)
+	}
+}
