@@ -141,6 +141,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{opts: o, issues: map[int]*Issue{}, comments: map[int64]*Comment{}, nextNumber: 1, nextID: 1000, quotaLeft: o.Quota}
 	s.stats.ByClass = map[string]int{}
+	s.reset = s.now().Add(time.Hour)
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL + "/"
 	return s
