@@ -43,13 +43,23 @@ func TestFailuresTellTheSyncerWhatToDo(t *testing.T) {
 			check: terminal("title"),
 		},
 		{
-			name:  "a milestone that does not exist is terminal and says to create it",
-			act:   func(c *Connector) error { f := title("x"); f.Set("milestone", "v9"); _, err := c.Create(ctx, "BL-9", f); return err },
+			name: "a milestone that does not exist is terminal and says to create it",
+			act: func(c *Connector) error {
+				f := title("x")
+				f.Set("milestone", "v9")
+				_, err := c.Create(ctx, "BL-9", f)
+				return err
+			},
 			check: terminal("create it"),
 		},
 		{
-			name:  "an issue type on a repository without types is terminal",
-			act:   func(c *Connector) error { f := title("x"); f.Set("type", "Bug"); _, err := c.Create(ctx, "BL-9", f); return err },
+			name: "an issue type on a repository without types is terminal",
+			act: func(c *Connector) error {
+				f := title("x")
+				f.Set("type", "Bug")
+				_, err := c.Create(ctx, "BL-9", f)
+				return err
+			},
 			check: terminal("422"),
 		},
 		{
@@ -107,9 +117,12 @@ func TestFailuresTellTheSyncerWhatToDo(t *testing.T) {
 			check:   func(t *testing.T, err error) { noError(t, err) },
 		},
 		{
-			name:    "an internal comment is never published",
-			act:     func(c *Connector) error { _, err := c.CreateComment(ctx, "1", connectors.Comment{Body: "cost: 12k", Internal: true}); return err },
-			check:   terminal("internal"),
+			name: "an internal comment is never published",
+			act: func(c *Connector) error {
+				_, err := c.CreateComment(ctx, "1", connectors.Comment{Body: "cost: 12k", Internal: true})
+				return err
+			},
+			check: terminal("internal"),
 		},
 	}
 	for _, tt := range tests {
