@@ -62,6 +62,7 @@ type Connector struct {
 	http   *transport.Client
 	log    *slog.Logger
 
+	cache *etagCache
 	// creates paces content-creating requests; both may be nil.
 	perMinute, perHour *rate.Limiter
 
@@ -136,7 +137,7 @@ func New(cfg Config) (*Connector, error) {
 	if cfg.RecentScan == 0 {
 		cfg.RecentScan = 2
 	}
-	c := &Connector{cfg: cfg, log: cfg.Logger.With("target", cfg.Target), milestones: map[string]int{}, markers: map[string]string{}}
+	c := &Connector{cfg: cfg, log: cfg.Logger.With("target", cfg.Target), milestones: map[string]int{}, markers: map[string]string{}, cache: newETagCache(3000)}
 	c.http = transport.New(transport.Options{
 		Target:           cfg.Target,
 		Base:             cfg.Base,
@@ -229,7 +230,13 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	resp, err := g.next.RoundTrip(req)
+	var resp *http.Response
+	var err error
+	if cacheable(req) {
+		resp, err = g.c.cache.roundTrip(g.next, req)
+	} else {
+		resp, err = g.next.RoundTrip(req)
+	}
 	if err == nil {
 		g.c.watchQuota(resp)
 	}

@@ -141,7 +141,10 @@ func (c *Connector) getIssue(ctx context.Context, n int) (*issue, error) {
 }
 
 // Get implements connectors.Connector: the issue, its parent and its
-// comments (three requests, more for issues with over 100 comments).
+// comments (two or three requests: comments are not listed when the issue
+// says it has none). Re-reads of what did not change are conditional and
+// cost no quota, except the parent lookup of an issue without a parent:
+// GitHub answers that with a 404, which carries no ETag.
 func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, error) {
 	n, err := parseNumber(id)
 	if err != nil {
@@ -162,6 +165,10 @@ func (c *Connector) complete(ctx context.Context, is *issue) (connectors.Record,
 		return connectors.Record{}, err
 	}
 	rec.Fields.Set(FieldParent, parent)
+	rec.Comments = []connectors.Comment{}
+	if is.Comments != nil && *is.Comments == 0 {
+		return rec, nil // the issue says it has none: no need to ask
+	}
 	if rec.Comments, err = c.comments(ctx, is.GetNumber()); err != nil {
 		return connectors.Record{}, err
 	}
