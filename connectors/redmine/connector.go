@@ -1,0 +1,298 @@
+package redmine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/connectors/transport"
+	"golang.org/x/time/rate"
+)
+
+// Config is everything New needs: the decoded settings with the API key
+// resolved, and the knobs tests turn. The zero value of every knob is the
+// production default.
+type Config struct {
+	Settings
+	// Target names the target in logs and metrics.
+	Target string
+	APIKey connectors.Secret
+	// Base is the round tripper under the shared client (defaults to the
+	// daemon's HTTP client's transport, or a pooled one).
+	Base     http.RoundTripper
+	Observer connectors.Observer
+	Logger   *slog.Logger
+	// MaxWait is the longest wait slept through inside a call (default 5s);
+	// MaxRetries bounds retries of 5xx and transport errors (default 3).
+	MaxWait    time.Duration
+	MaxRetries int
+	// Timeout bounds one attempt (default 30s).
+	Timeout time.Duration
+}
+
+// Connector is a Redmine connector for one project. It implements
+// connectors.Connector; Redmine has no webhooks, so changes are polled.
+type Connector struct {
+	cfg   Config
+	http  *transport.Client
+	pace  *rate.Limiter
+	log   *slog.Logger
+	etags *etagCache
+
+	mu   sync.Mutex
+	meta *meta
+}
+
+var (
+	_ connectors.Connector = (*Connector)(nil)
+	_ connectors.Factory   = Factory
+)
+
+// Factory builds a Redmine connector from a target's settings and
+// resolves trackers, statuses, priorities and custom fields by name;
+// register it under the kind "redmine". A bad key or project fails here;
+// an unreachable server does not (the names load on first use), so one
+// client's outage never stops the daemon.
+func Factory(ctx context.Context, env connectors.Env) (connectors.Connector, error) {
+	var s Settings
+	if err := connectors.DecodeSettings(env.Settings, &s); err != nil {
+		return nil, fmt.Errorf("redmine target %s: settings: %w", env.Target, err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("redmine target %s: settings: %w", env.Target, err)
+	}
+	if env.Secrets == nil {
+		env.Secrets = connectors.EnvSecrets{}
+	}
+	cfg := Config{Settings: s, Target: env.Target, Observer: env.Observer, Logger: env.Logger}
+	var err error
+	if cfg.APIKey, err = env.Secrets.Resolve(s.APIKey); err != nil {
+		return nil, fmt.Errorf("redmine target %s: api_key: %w", env.Target, err)
+	}
+	if env.HTTP != nil {
+		cfg.Base = env.HTTP.Transport
+	}
+	c, err := New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("redmine target %s: %w", env.Target, err)
+	}
+	if _, err := c.Refresh(ctx); err != nil {
+		if connectors.IsTerminal(err) {
+			return nil, fmt.Errorf("redmine target %s: %w", env.Target, err)
+		}
+		c.log.Warn("redmine: could not read trackers and statuses at start; retrying on first use", "error", err)
+	}
+	return c, nil
+}
+
+// New builds a connector. It makes no request; Refresh (called by
+// Factory, or on first use) reads the names.
+func New(cfg Config) (*Connector, error) {
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, fmt.Errorf("redmine: %w", err)
+	}
+	if cfg.APIKey.IsZero() {
+		return nil, errors.New("redmine: the API key is empty; set the variable or file its reference names")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Connector{cfg: cfg, log: cfg.Logger.With("target", cfg.Target), etags: newETagCache(2000)}
+	if cfg.RequestsPerSecond > 0 {
+		c.pace = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), max(1, int(cfg.RequestsPerSecond)))
+	}
+	c.http = transport.New(transport.Options{
+		Target: cfg.Target, Base: cfg.Base, Classify: Classify, Observer: cfg.Observer,
+		Logger: cfg.Logger, MaxRetries: cfg.MaxRetries, MaxWait: cfg.MaxWait, Timeout: cfg.Timeout,
+	})
+	return c, nil
+}
+
+// Capabilities implements connectors.Connector. Values are filled once
+// the names have been loaded (Factory does it at start).
+func (c *Connector) Capabilities() connectors.Capabilities {
+	c.mu.Lock()
+	m := c.meta
+	c.mu.Unlock()
+	return m.capabilities()
+}
+
+// Get implements connectors.Connector: the issue with its notes.
+func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, error) {
+	m, err := c.metadata(ctx)
+	if err != nil {
+		return connectors.Record{}, err
+	}
+	is, err := c.getIssue(ctx, id, true)
+	if err != nil {
+		return connectors.Record{}, fmt.Errorf("redmine: get issue #%s: %w", id, err)
+	}
+	return c.record(m, is), nil
+}
+
+func (c *Connector) getIssue(ctx context.Context, id string, journals bool) (*issue, error) {
+	if _, err := strconv.Atoi(id); err != nil {
+		return nil, connectors.Terminalf("%q is not a Redmine issue id", id)
+	}
+	var q url.Values
+	if journals {
+		q = url.Values{"include": {"journals"}}
+	}
+	var env issueEnvelope
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/issues/" + id + ".json", query: q, out: &env, cache: true}); err != nil {
+		return nil, err
+	}
+	return &env.Issue, nil
+}
+
+// FindByMarker implements connectors.Connector with the marker custom
+// field's filter (cf_N=BL-42, exact), including closed issues.
+func (c *Connector) FindByMarker(ctx context.Context, marker string) (connectors.Record, error) {
+	m, err := c.metadata(ctx)
+	if err != nil {
+		return connectors.Record{}, err
+	}
+	q := url.Values{
+		"project_id":                      {strconv.Itoa(m.projectID)},
+		"status_id":                       {"*"},
+		"cf_" + strconv.Itoa(m.marker.ID): {marker},
+		"sort":                            {"id"},
+		"limit":                           {"25"},
+	}
+	var l issueList
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/issues.json", query: q, out: &l}); err != nil {
+		return connectors.Record{}, fmt.Errorf("redmine: find the issue marked %s: %w", marker, err)
+	}
+	for _, is := range l.Issues {
+		r := c.record(m, &is)
+		// Redmine's string filter may ignore case (MySQL): compare exactly.
+		if r.Marker == marker {
+			if l.TotalCount > 1 {
+				c.log.Warn("redmine: several issues carry the same marker; using the oldest", "item", marker, "issue", r.ID)
+			}
+			return c.Get(ctx, r.ID)
+		}
+	}
+	return connectors.Record{}, fmt.Errorf("redmine: no issue marked %s: %w", marker, connectors.ErrNotFound)
+}
+
+// Create implements connectors.Connector. Redmine ignores status_id on
+// create (a new issue takes its tracker's default status), so a status
+// other than that is set with a second write.
+func (c *Connector) Create(ctx context.Context, marker string, fields connectors.Fields) (connectors.Record, error) {
+	m, err := c.metadata(ctx)
+	if err != nil {
+		return connectors.Record{}, err
+	}
+	ws, err := c.encode(ctx, m, fields)
+	if err != nil {
+		return connectors.Record{}, fmt.Errorf("redmine: create the issue for %s: %w", marker, err)
+	}
+	body := payload(ws, map[string]any{
+		"project_id":    m.projectID,
+		"custom_fields": []map[string]any{{"id": m.marker.ID, "value": marker}},
+	})
+	var env issueEnvelope
+	if err := c.do(ctx, call{method: http.MethodPost, path: "/issues.json", in: body, out: &env}); err != nil {
+		return connectors.Record{}, fmt.Errorf("redmine: create the issue for %s: %w", marker, c.writeErr(err, "the new issue"))
+	}
+	r := c.record(m, &env.Issue)
+	r.Comments = []connectors.Comment{}
+	if rest := changed(ws, r); len(rest) > 0 {
+		// Only the status should differ; send whatever did not stick.
+		if err := c.put(ctx, r.ID, payload(rest, nil)); err != nil {
+			return connectors.Record{}, fmt.Errorf("redmine: create the issue for %s: set %s on #%s: %w", marker, fieldList(rest), r.ID, err)
+		}
+		return c.Get(ctx, r.ID)
+	}
+	return r, nil
+}
+
+func fieldList(ws []wireValue) string {
+	var s []string
+	for _, w := range ws {
+		s = append(s, w.native)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Update implements connectors.Connector. It reads the issue first and
+// writes only the fields that differ: Redmine bumps updated_on on every
+// PUT, even an empty one, which would echo back as a change. Redmine's
+// API does not show lock_version, so version (the updated_on last read)
+// is checked against the fresh read; a write racing in between still
+// ends in ErrConflict when Redmine's own lock catches it.
+func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+	m, err := c.metadata(ctx)
+	if err != nil {
+		return connectors.Record{}, err
+	}
+	ws, err := c.encode(ctx, m, fields)
+	if err != nil {
+		return connectors.Record{}, fmt.Errorf("redmine: update issue #%s: %w", id, err)
+	}
+	is, err := c.getIssue(ctx, id, true)
+	if err != nil {
+		return connectors.Record{}, fmt.Errorf("redmine: update issue #%s: %w", id, err)
+	}
+	cur := c.record(m, is)
+	if version != "" && version != cur.Version {
+		return connectors.Record{}, fmt.Errorf("redmine: update issue #%s: changed at %s since read at %s: %w", id, cur.Version, version, connectors.ErrConflict)
+	}
+	ws = changed(ws, cur)
+	if len(ws) == 0 {
+		return cur, nil
+	}
+	if err := c.put(ctx, id, payload(ws, nil)); err != nil {
+		return connectors.Record{}, fmt.Errorf("redmine: update issue #%s (%s): %w", id, fieldList(ws), err)
+	}
+	return c.Get(ctx, id)
+}
+
+// put sends PUT /issues/ID.json; Redmine answers 204 with no body.
+func (c *Connector) put(ctx context.Context, id string, body map[string]any) error {
+	err := c.do(ctx, call{method: http.MethodPut, path: "/issues/" + id + ".json", in: body})
+	return c.writeErr(err, "issue #"+id)
+}
+
+// writeErr maps a 422: Redmine's messages become a terminal error that
+// quotes them; an empty list is a stale lock, a conflict.
+func (c *Connector) writeErr(err error, what string) error {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if len(ae.Errors) == 0 {
+			return fmt.Errorf("%s was changed concurrently: %w", what, connectors.ErrConflict)
+		}
+		return connectors.Terminalf("Redmine refused %s: %s; fix the value in the item or the mapping", what, strings.Join(ae.Errors, "; "))
+	}
+	return err
+}
+
+// SetMarker implements connectors.Connector; it writes nothing when the
+// issue already carries the marker.
+func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
+	m, err := c.metadata(ctx)
+	if err != nil {
+		return err
+	}
+	is, err := c.getIssue(ctx, id, false)
+	if err != nil {
+		return fmt.Errorf("redmine: mark issue #%s as %s: %w", id, marker, err)
+	}
+	if c.record(m, is).Marker == marker {
+		return nil
+	}
+	body := map[string]any{"issue": map[string]any{"custom_fields": []map[string]any{{"id": m.marker.ID, "value": marker}}}}
+	if err := c.put(ctx, id, body); err != nil {
+		return fmt.Errorf("redmine: mark issue #%s as %s: %w", id, marker, err)
+	}
+	return nil
+}
