@@ -206,6 +206,11 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 	}
 	r := c.record(m, &env.Issue)
 	r.Comments = []connectors.Comment{}
+	if r.Marker != marker {
+		// Redmine silently drops values of a field not enabled for the
+		// project or tracker: without the marker a crash would duplicate.
+		return r, connectors.Terminalf("redmine: created issue #%s for %s but Redmine did not store %q in custom field %q: enable the field for project %s and tracker %s", r.ID, marker, marker, c.cfg.MarkerField, c.cfg.Project, r.Fields.Get(FieldTracker))
+	}
 	if rest := changed(ws, r); len(rest) > 0 {
 		// Only the status should differ; send whatever did not stick.
 		if err := c.put(ctx, r.ID, payload(rest, nil)); err != nil {

@@ -137,25 +137,36 @@ func (c *Connector) Refresh(ctx context.Context) (*meta, error) {
 	}
 	m.versions = newNames(l.Versions)
 
-	// /custom_fields.json is for administrators; a plain member's key
-	// still sees the project's fields (ids and names) on the project.
-	enabled := map[int]bool{}
-	for _, f := range proj.Project.IssueCustomFields {
-		enabled[f.ID] = true
-	}
+	// /custom_fields.json is for administrators and lists every issue
+	// field; the project itself lists only fields enabled for it one by
+	// one, not those "for all projects". Without admin rights the fields
+	// an issue of the project shows fill the gap.
 	l = namedList{}
 	err = c.do(ctx, call{method: http.MethodGet, path: "/custom_fields.json", out: &l})
 	switch {
 	case err == nil:
 		for _, f := range l.CustomFields {
-			if f.CustomizedType == "issue" && enabled[f.ID] {
+			if f.CustomizedType == "issue" {
 				m.fieldByID[f.ID] = f
 			}
 		}
 	case connectors.IsTerminal(err):
+		add := func(id int, name string, multiple bool) {
+			// Filterability is unknown without admin rights: FindByMarker tells.
+			m.fieldByID[id] = customField{ID: id, Name: name, CustomizedType: "issue", IsFilter: true, Multiple: multiple}
+		}
 		for _, f := range proj.Project.IssueCustomFields {
-			f.IsFilter = true // unknown without admin rights: FindByMarker will tell
-			m.fieldByID[f.ID] = f
+			add(f.ID, f.Name, f.Multiple)
+		}
+		var il issueList
+		q := url.Values{"project_id": {strconv.Itoa(m.projectID)}, "status_id": {"*"}, "limit": {"1"}}
+		if err := c.do(ctx, call{method: http.MethodGet, path: "/issues.json", query: q, out: &il}); err != nil {
+			return nil, fmt.Errorf("redmine: read custom fields from an issue of %s: %w", c.cfg.Project, err)
+		}
+		for _, is := range il.Issues {
+			for _, cv := range is.CustomFields {
+				add(cv.ID, cv.Name, cv.Multiple)
+			}
 		}
 	default:
 		return nil, fmt.Errorf("redmine: read custom fields: %w", err)
