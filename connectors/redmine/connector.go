@@ -84,7 +84,7 @@ func Factory(ctx context.Context, env connectors.Env) (connectors.Connector, err
 	if err != nil {
 		return nil, fmt.Errorf("redmine target %s: %w", env.Target, err)
 	}
-	if _, err := c.Refresh(ctx); err != nil {
+	if err := c.Refresh(ctx); err != nil {
 		if connectors.IsTerminal(err) {
 			return nil, fmt.Errorf("redmine target %s: %w", env.Target, err)
 		}

@@ -76,7 +76,7 @@ func (c *Connector) metadata(ctx context.Context) (*meta, error) {
 	if m != nil {
 		return m, nil
 	}
-	return c.Refresh(ctx)
+	return c.load(ctx)
 }
 
 // refreshStale reloads the metadata when a name was not found and the
@@ -86,7 +86,7 @@ func (c *Connector) refreshStale(ctx context.Context, m *meta) *meta {
 	if time.Since(m.loadedAt) < time.Minute {
 		return m
 	}
-	if fresh, err := c.Refresh(ctx); err == nil {
+	if fresh, err := c.load(ctx); err == nil {
 		return fresh
 	}
 	return m
@@ -94,8 +94,15 @@ func (c *Connector) refreshStale(ctx context.Context, m *meta) *meta {
 
 // Refresh (re)loads trackers, statuses, priorities, custom fields,
 // categories, versions and users by name. Factory calls it at start so
-// Capabilities lists the values a mapping may use.
-func (c *Connector) Refresh(ctx context.Context) (*meta, error) {
+// Capabilities lists the values a mapping may use; call it again after an
+// administrator changed them (the connector also reloads, at most once a
+// minute, when a write names a value it does not know).
+func (c *Connector) Refresh(ctx context.Context) error {
+	_, err := c.load(ctx)
+	return err
+}
+
+func (c *Connector) load(ctx context.Context) (*meta, error) {
 	m := &meta{fields: map[string]customField{}, fieldByID: map[int]customField{}, userByID: map[int]string{}, userID: map[string]int{}, loadedAt: time.Now()}
 	var cur struct {
 		User user `json:"user"`

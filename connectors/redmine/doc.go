@@ -1,0 +1,65 @@
+// Package redmine is the connector for Redmine projects (5.0 and later),
+// over Redmine's REST JSON API on the shared retrying client
+// (connectors/transport).
+//
+// # Records
+//
+// One issue is one record; ID is the issue id, Key "#12". Native field
+// names: subject, description, tracker, status, priority, assigned_to
+// (login; a display name is accepted on write, and is what a non-admin
+// key reads), category, fixed_version, parent (parent issue id), start_date
+// and due_date (YYYY-MM-DD), estimated_hours, done_ratio (0..100), author
+// (read-only), and every issue custom field by its name ("Phase"), except
+// the marker field. Records carry names, never ids: trackers, statuses,
+// priorities, categories, versions, users and custom fields are resolved
+// by name at start and listed in Capabilities so a config naming a value
+// that does not exist is refused before anything is written.
+//
+// Comments are journals with notes; a private note is an internal
+// comment. Editing a note uses PUT /journals/ID.json (Redmine 5.0+, needs
+// the "Edit notes" permission). Redmine has no DELETE for journals:
+// DeleteComment empties the note, and Redmine then deletes the journal,
+// or keeps it without the note when it also records field changes.
+// Editing a note does not change the issue's updated_on, so Changes does
+// not see it; the syncer's periodic full sweep does.
+//
+// # Settings
+//
+//	settings:
+//	  url: https://redmine.example.com
+//	  api_key: env:REDMINE_API_KEY   # secret reference; admin keys see logins and all custom fields
+//	  project: lab-portal            # project identifier
+//	  marker_field: External ID      # issue custom field (Text, "Used as a filter")
+//	  requests_per_second: 5         # client-side pacing; Redmine has no limits of its own
+//	  page_size: 100                 # 1..100
+//
+// # Redmine's quirks, and what the connector does about them
+//
+//   - Every PUT bumps updated_on, even one that changes nothing: Update
+//     reads the issue, diffs, and sends only what differs, or nothing.
+//   - Create ignores status_id: the issue is created, then its status set.
+//   - The API does not expose lock_version, so the record's version is its
+//     updated_on; Update refuses a stale one with connectors.ErrConflict,
+//     and so does a 422 with an empty error list (Redmine's answer to a
+//     concurrent save).
+//   - Changes polls issues.json with updated_on>=T (whole UTC seconds,
+//     which Redmine runs as "> T-1s": windows overlap by a second),
+//     status_id=* (closed issues are hidden otherwise), sort=updated_on and
+//     limit/offset paging. The cursor keeps the (id, updated_on) pairs of
+//     the overlap, so nothing is returned twice. Conditional GETs with
+//     Redmine's weak ETags make an idle poll a 304.
+//   - The idempotency marker is an issue custom field ("External ID");
+//     FindByMarker filters on it exactly (cf_N=BL-42, status_id=*).
+//   - 422 answers {"errors": [...]}: a terminal error quoting them and
+//     naming the issue. 401 and 403 are terminal with a hint about the API
+//     key and the REST setting; 404 is connectors.ErrNotFound.
+//   - Descriptions and notes are stored with CRLF line ends; records use LF.
+//   - No webhooks and no rate limiting in core: polling only, paced
+//     client-side; a 429 or a 503 with Retry-After from a reverse proxy
+//     pauses the target.
+//
+// Package redminefake is an in-process fake of the same API for tests and
+// the demo; the behaviour tests run against it and, when
+// BACKLOGD_REDMINE_URL and BACKLOGD_REDMINE_API_KEY are set (see
+// scripts/redmine-up.sh), against a real Redmine.
+package redmine

@@ -1,0 +1,29 @@
+package redmine
+
+import (
+	"testing"
+
+	"github.com/backlogd/backlogd/connectors/connectortest"
+)
+
+// runSuite runs the shared conformance suite. Until connectortest.Run
+// lands it only checks that the harness builds a connector.
+func runSuite(t *testing.T, h connectortest.Harness) {
+	t.Helper()
+	if c := h.New(t); c == nil {
+		t.Fatal("the harness built no connector")
+	}
+	t.Skip("connectortest.Run is not written yet")
+}
+
+// TestConformance runs the suite against the fake.
+func TestConformance(t *testing.T) { runSuite(t, fakeBackend().harness()) }
+
+// TestLiveConformance runs the suite against a real Redmine.
+func TestLiveConformance(t *testing.T) {
+	b, ok := liveBackend(t)
+	if !ok {
+		t.Skip(liveSkip)
+	}
+	runSuite(t, b.harness())
+}
