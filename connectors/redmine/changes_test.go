@@ -119,7 +119,7 @@ func TestChangesPaging(t *testing.T) {
 }
 
 // newFake starts a fake and a connector on it; base wraps the transport.
-func newFake(t *testing.T, base http.RoundTripper) (*Connector, *redminefake.Server) {
+func newFake(t testing.TB, base http.RoundTripper) (*Connector, *redminefake.Server) {
 	srv := redminefake.New()
 	t.Cleanup(srv.Close)
 	cfg := testConfig(srv.URL, srv.APIKey, "sync-test", nil)
