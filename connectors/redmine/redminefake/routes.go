@@ -404,7 +404,7 @@ func (s *Server) assign(is *Issue, in map[string]json.RawMessage, creating bool)
 	}
 	pr := s.projectByID(is.ProjectID)
 	if v, ok := str("subject"); ok && v != is.Subject {
-		is.Subject, changes = strings.TrimSpace(v), changes+1
+		is.Subject, changes = v, changes+1
 	}
 	if v, ok := str("description"); ok && crlf(v) != is.Description {
 		is.Description, changes = crlf(v), changes+1
