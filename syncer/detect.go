@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/backlogd/backlogd/backlog"
@@ -183,6 +184,19 @@ func (s *Syncer) adopt(ctx context.Context, t *target, rec connectors.Record, id
 	if err != nil {
 		s.log.Warn("record not adopted: it does not read through the client's mapping", "target", t.name, "record", rec.ID, "error", err)
 		return nil
+	}
+	if slices.Contains(c.Synced(), backlog.FieldParent) {
+		// The record's parent is a record id; keep it only when that
+		// record is linked to a canonical item.
+		refs := parentRefs{synced: true, toRemote: map[string]string{}, toCanon: map[string]string{}}
+		id, known, err := s.canonicalParent(ctx, t, &refs, fields[backlog.FieldParent])
+		if err != nil {
+			return err
+		}
+		if !known {
+			id = ""
+		}
+		fields[backlog.FieldParent] = id
 	}
 	item := backlog.Item{Kind: backlog.Task, Status: backlog.Todo}
 	if err := item.Apply(c.AdoptDefaults); err != nil {

@@ -210,6 +210,24 @@ func (q *queue) Busy() bool {
 	return len(q.order) > 0 || len(q.processing) > 0 || len(q.dirty) > 0
 }
 
+// NextDue is how long until the earliest delayed key is due (0 when
+// none is delayed, or the queue is paused: a pause is not soon work).
+func (q *queue) NextDue() time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.now().Before(q.pauseUntil) {
+		return 0
+	}
+	var next time.Duration
+	for _, at := range q.delayedAt {
+		d := max(at.Sub(q.now()), time.Nanosecond)
+		if next == 0 || d < next {
+			next = d
+		}
+	}
+	return next
+}
+
 // Oldest is how long the oldest waiting key has waited.
 func (q *queue) Oldest() time.Duration {
 	q.mu.Lock()

@@ -125,16 +125,31 @@ func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string,
 		v.hasLink = true
 		s.metrics.Created(t.name, "relinked")
 		res, err := s.sync(ctx, t, v, rec)
-		if err == nil && res == resultNone {
-			res = resultRelinked
+		if err == nil {
+			t.releaseChildren(v.item.ID)
+			if res == resultNone {
+				res = resultRelinked
+			}
 		}
 		return res, err
 	case !errors.Is(err, connectors.ErrNotFound):
 		return "", fmt.Errorf("find %s marker on %s: %w", v.item.ID, t.name, err)
 	}
 
+	refs, err := s.parentRefs(ctx, t, v.item, nil)
+	if err != nil {
+		return "", err
+	}
 	proj := t.client.Project(v.item)
-	native := t.client.ToRecord(proj, nil)
+	if refs.synced {
+		proj[backlog.FieldParent] = refs.visible
+		if refs.pending {
+			// Created without its parent for now; linked to it once the
+			// parent has a record.
+			t.waitFor(v.item.Parent, v.item.ID)
+		}
+	}
+	native := t.client.ToRecord(refs.native(proj), nil)
 	intent, err := s.announce(ctx, t, v.item.ID, store.OpCreate)
 	if err != nil {
 		return "", err
@@ -151,6 +166,7 @@ func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string,
 	if err := s.commit(ctx, link, intent); err != nil {
 		return "", err
 	}
+	t.releaseChildren(v.item.ID)
 	// Comments go in a second step, through the normal path, so that a
 	// crash here leaves a linked record and nothing to duplicate.
 	if s.hasCommentsToPush(t, v.item) {
@@ -279,14 +295,24 @@ func nativeDiff(want, have connectors.Fields) connectors.Fields {
 // new base.
 func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Record) (string, error) {
 	c := t.client
-	canonical := c.Project(v.item)
-	var base backlog.Fields
-	if v.link.Base != nil {
-		base = v.link.Base
-	}
-	remote, err := c.FromRecord(rec, base)
+	base := v.link.Base
+	refs, err := s.parentRefs(ctx, t, v.item, base)
 	if err != nil {
-		return "", connectors.Terminal(fmt.Errorf("read %s (%s) through client %s: %w", rec.Key, rec.ID, c.ID, err))
+		return "", err
+	}
+	canonical := c.Project(v.item)
+	if refs.synced {
+		canonical[backlog.FieldParent] = refs.visible
+	}
+	remote, nativeParent, known, err := s.remoteView(ctx, t, &refs, rec, base)
+	if err != nil {
+		return "", fmt.Errorf("read %s (%s) through client %s: %w", rec.Key, rec.ID, c.ID, err)
+	}
+	// A parent that is not on the tracker yet, or a parent a person chose
+	// that backlogd does not know, is left as the tracker has it.
+	holdParent := refs.synced && (refs.pending || !known)
+	if refs.pending {
+		t.waitFor(v.item.Parent, v.item.ID)
 	}
 	in := mergeInput{
 		Base: base, Canonical: canonical, Remote: remote, Policy: c.Policy,
@@ -297,9 +323,19 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 		in.Parked[f] = true
 	}
 	for _, f := range c.Synced() {
+		if holdParent && f == backlog.FieldParent {
+			continue
+		}
 		in.Rules = append(in.Rules, fieldRule{Field: f, Direction: c.DirectionOf(f)})
 	}
 	m := merge(in)
+	agreed := refs.native(m.Agreed)
+	if holdParent {
+		agreed[backlog.FieldParent] = nativeParent
+		if p, ok := base[backlog.FieldParent]; ok {
+			m.Base[backlog.FieldParent] = p
+		}
+	}
 
 	link := v.link
 	link.State = store.LinkActive
@@ -320,7 +356,7 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 	}
 
 	// 2. Push: native fields that differ, and comments to create or edit.
-	want := c.ToRecord(m.Agreed, rec.Fields)
+	want := c.ToRecord(agreed, rec.Fields)
 	diff := nativeDiff(want, rec.Fields)
 	commentOps := s.planComments(t, item, rec, links)
 	pushing := len(diff) > 0 || len(commentOps) > 0 || (rec.Marker == "" && rec.ID != "")

@@ -77,6 +77,9 @@ type target struct {
 	lastPoll  time.Time
 	lastError string
 	reached   bool
+	// waiting holds, per parent item id, the children whose parent field
+	// waits for the parent's record on this target.
+	waiting map[string][]string
 }
 
 // Key prefixes in a target's queue: a canonical item id, or a remote
@@ -476,9 +479,15 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	return s.Drain(ctx)
 }
 
+// drainHorizon is how far ahead Drain waits for delayed keys: a stale
+// read retried in milliseconds, a first back-off after a transient
+// error. Longer delays (rate limits, repeated failures) are left queued.
+const drainHorizon = 2 * time.Second
+
 // Drain processes ready keys on every target, concurrently per target,
-// until no queue holds ready work. Delayed retries are left queued.
+// until no queue holds ready work or work due within drainHorizon.
 func (s *Syncer) Drain(ctx context.Context) error {
+	var waited time.Duration // the last wait, to notice a clock that stands still
 	for {
 		var wg sync.WaitGroup
 		for _, name := range s.order {
@@ -501,11 +510,25 @@ func (s *Syncer) Drain(ctx context.Context) error {
 			return err
 		}
 		busy := false
+		var soon time.Duration
 		for _, t := range s.targets {
 			busy = busy || t.queue.Busy()
+			if d := t.queue.NextDue(); d > 0 && d <= drainHorizon && (soon == 0 || d < soon) {
+				soon = d
+			}
 		}
-		if !busy {
+		if busy {
+			waited = 0
+			continue
+		}
+		if soon == 0 || (waited > 0 && soon >= waited) {
 			return nil
+		}
+		waited = soon
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(soon):
 		}
 	}
 }
