@@ -18,15 +18,21 @@ type Harness struct {
 	New func(t *testing.T) connectors.Connector
 
 	// Sample returns writable native fields for the i-th record the suite
-	// creates; Sample(i)[TitleField] must be unique per i.
+	// creates (i counts from 0); Sample(i)[TitleField] must be unique per
+	// i. Every field must read back as written (multi-valued fields in
+	// any order), so leave out values the tracker normalises.
 	Sample func(i int) connectors.Fields
 	// TitleField is the native field holding the title ("title", "summary").
 	TitleField string
 	// MultiField, when set, names a multi-valued writable field (labels)
-	// whose values the suite sets and reads back.
+	// whose values the suite sets and reads back; Sample gives it at least
+	// two values.
 	MultiField string
-	// PageSize is the connector's page size for Changes; the suite creates
-	// 2*PageSize+1 records to cross pages. Keep it small in fakes.
+	// PageSize is the connector's page size for Changes (the connector
+	// must be configured with it); the suite creates 2*PageSize+1 records
+	// to cross pages and checks that no page holds more than PageSize of
+	// them. Keep it small. 0 means the connector does not page: the
+	// suite then creates a few records and checks only the listing.
 	PageSize int
 
 	// Edit changes a record behind the connector's back, as a person in
@@ -40,9 +46,10 @@ type Harness struct {
 	// RejectNext makes the tracker refuse the next request in a way
 	// retrying never fixes, such as bad credentials (nil: skip).
 	RejectNext func(t *testing.T)
-	// Crash simulates a daemon crash right after the tracker performed a
-	// create but before the caller saw the answer: the next Create call
-	// succeeds on the server and then fails in the caller (nil: skip).
+	// CrashAfterNextCreate simulates a crash right after the tracker
+	// performed a create but before the caller saw the answer: the next
+	// Create call succeeds on the server and then fails in the caller
+	// (nil: skip).
 	CrashAfterNextCreate func(t *testing.T)
 	// Settle waits out the tracker's clock resolution (GitHub's one-second
 	// since, Redmine's seconds) before an edit that must read as newer.
