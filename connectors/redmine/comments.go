@@ -65,8 +65,8 @@ func (c *Connector) DeleteComment(ctx context.Context, recordID, commentID strin
 }
 
 func (c *Connector) putJournal(ctx context.Context, id, notes string) error {
-	if _, err := strconv.Atoi(id); err != nil {
-		return connectors.Terminalf("%q is not a Redmine journal id", id)
+	if err := checkID(id, "journal"); err != nil {
+		return err
 	}
 	err := c.do(ctx, call{method: http.MethodPut, path: "/journals/" + id + ".json", in: map[string]any{"journal": map[string]any{"notes": notes}}})
 	return c.writeErr(err, "journal "+id)

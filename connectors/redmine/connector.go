@@ -139,8 +139,8 @@ func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, erro
 }
 
 func (c *Connector) getIssue(ctx context.Context, id string, journals bool) (*issue, error) {
-	if _, err := strconv.Atoi(id); err != nil {
-		return nil, connectors.Terminalf("%q is not a Redmine issue id", id)
+	if err := checkID(id, "issue"); err != nil {
+		return nil, err
 	}
 	var q url.Values
 	if journals {
@@ -262,8 +262,21 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 	return c.Get(ctx, id)
 }
 
+// checkID refuses an id that is not a Redmine id before it reaches a URL.
+// No issue or journal has such an id, so it is not found: the syncer then
+// treats the record as gone, as it would a deleted one.
+func checkID(id, what string) error {
+	if n, err := strconv.Atoi(id); err != nil || n <= 0 {
+		return fmt.Errorf("%q is not a Redmine %s id: %w", id, what, connectors.ErrNotFound)
+	}
+	return nil
+}
+
 // put sends PUT /issues/ID.json; Redmine answers 204 with no body.
 func (c *Connector) put(ctx context.Context, id string, body map[string]any) error {
+	if err := checkID(id, "issue"); err != nil {
+		return err
+	}
 	err := c.do(ctx, call{method: http.MethodPut, path: "/issues/" + id + ".json", in: body})
 	return c.writeErr(err, "issue #"+id)
 }
