@@ -24,6 +24,16 @@ type cursor struct {
 	// immune to issues moving to the end of the listing while it is read;
 	// page numbers are only used when a whole page shares one second.
 	Page int `json:"page,omitempty"`
+	// ByCreated is set while paging through such a second: the issues
+	// updated since Since are then listed in creation order, which an
+	// edit does not change. Paging by number in update order would skip
+	// an issue whenever one already read is edited and moves to the end.
+	ByCreated bool `json:"by_created,omitempty"`
+	// PassStart is GitHub's clock (the Date header) when the pass in
+	// creation order began: an issue edited during the pass, after the
+	// pass read it, was updated at or after it, so Since never moves
+	// past it when the pass ends.
+	PassStart time.Time `json:"pass_start,omitzero"`
 	// ETag of the answer to the request ETagFor, sent back as
 	// If-None-Match when that request is made again.
 	ETag    string `json:"etag,omitempty"`
@@ -55,7 +65,11 @@ func (c cursor) encode() string {
 
 // key names the request the cursor makes next.
 func (c cursor) key() string {
-	return c.Since.UTC().Format(time.RFC3339) + "#" + strconv.Itoa(max(c.Page, 1))
+	k := c.Since.UTC().Format(time.RFC3339) + "#" + strconv.Itoa(max(c.Page, 1))
+	if c.ByCreated {
+		k += "#created"
+	}
+	return k
 }
 
 // Changes implements connectors.Connector. It lists issues (and drops
@@ -69,6 +83,9 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	q := url.Values{}
 	q.Set("state", "all")
 	q.Set("sort", "updated")
+	if cs.ByCreated {
+		q.Set("sort", "created")
+	}
 	q.Set("direction", "asc")
 	q.Set("per_page", strconv.Itoa(c.cfg.PageSize))
 	if !cs.Since.IsZero() {
@@ -113,11 +130,20 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		page.Records = append(page.Records, c.record(is))
 	}
 	switch {
+	case resp.NextPage != 0 && cs.ByCreated:
+		cs.Page = resp.NextPage
+		page.More = true
 	case resp.NextPage != 0 && last.After(cs.Since):
 		cs.Since, cs.Page = last, 1
 		page.More = true
 	case resp.NextPage != 0:
-		cs.Page = resp.NextPage
+		// A whole page shares the second Since: page through everything
+		// updated since then in creation order.
+		cs.ByCreated, cs.Page = true, 1
+		cs.PassStart = cs.Since
+		if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil && d.After(cs.Since) {
+			cs.PassStart = d.UTC()
+		}
 		page.More = true
 	default:
 		// Caught up: stay a little behind the newest update, for writes
@@ -128,7 +154,10 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 				newest = t
 			}
 		}
-		cs.Page = 1
+		if cs.ByCreated && newest.After(cs.PassStart) {
+			newest = cs.PassStart
+		}
+		cs.Page, cs.ByCreated, cs.PassStart = 1, false, time.Time{}
 		if since := newest.Add(-c.cfg.CursorLag); since.After(cs.Since) {
 			cs.Since = since
 		}

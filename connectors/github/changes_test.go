@@ -156,6 +156,86 @@ func TestChangesReportsEditsAndIdlePollsCostNoQuota(t *testing.T) {
 	})
 }
 
+// An edit moves an issue to the end of the update order. While a page
+// full of one second is paged through by number, that shifts the rest of
+// the second back by one and an issue not yet read would be skipped; the
+// conformance suite found it losing issue #5 below.
+func TestChangesLosesNoIssueEditedWhileOneSecondIsPaged(t *testing.T) {
+	c, srv := newFake(t, githubfake.Options{Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = 3 })
+	for i := 1; i <= 7; i++ {
+		srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Issue %d", i)})
+	}
+	titles := map[string]string{}
+	cursor := ""
+	for page := 1; ; page++ {
+		p, err := c.Changes(context.Background(), cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			titles[r.ID] = r.Fields.Get(FieldTitle)
+		}
+		cursor = p.Cursor
+		if !p.More {
+			break
+		}
+		if page <= 2 {
+			// After page 1 a person edits #3, after page 2 #4: both were
+			// just read and move to the end.
+			srv.Advance(time.Second)
+			n := page + 2
+			srv.Edit(n, func(is *githubfake.Issue) { is.Title = fmt.Sprintf("Issue %d, edited", n) })
+		}
+	}
+	ids, _ := drain(t, c, cursor)
+	for _, id := range ids {
+		r, err := c.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		titles[id] = r.Fields.Get(FieldTitle)
+	}
+	for i := 1; i <= 7; i++ {
+		want := fmt.Sprintf("Issue %d", i)
+		if i == 3 || i == 4 {
+			want += ", edited"
+		}
+		if got := titles[strconv.Itoa(i)]; got != want {
+			t.Errorf("#%d last listed as %q, want %q", i, got, want)
+		}
+	}
+}
+
+// While one second is paged in creation order, an issue the pass already
+// read may be edited; when the pass ends, the cursor must not move past
+// that edit even if a much later one was listed meanwhile.
+func TestChangesKeepsAnEditMadeBehindAPassInCreationOrder(t *testing.T) {
+	c, srv := newFake(t, githubfake.Options{Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = 3 })
+	for i := 1; i <= 7; i++ {
+		srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Issue %d", i)})
+	}
+	cursor := ""
+	for range 3 { // through the first page of the pass, which reads #1
+		p, err := c.Changes(context.Background(), cursor)
+		if err != nil || !p.More {
+			t.Fatalf("more %v, %v; want more pages", p.More, err)
+		}
+		cursor = p.Cursor
+	}
+	srv.Advance(time.Second)
+	srv.Edit(1, func(is *githubfake.Issue) { is.Title = "Issue 1, edited behind the pass" })
+	srv.Advance(10 * time.Second)
+	srv.Edit(7, func(is *githubfake.Issue) { is.Title = "Issue 7, edited ten seconds later" })
+	first, cursor := drain(t, c, cursor)
+	later, _ := drain(t, c, cursor)
+	if !slices.Contains(first, "7") {
+		t.Errorf("the rest of the listing returned %v, want #7 among them", first)
+	}
+	if !slices.Contains(append(first, later...), "1") {
+		t.Errorf("#1 was edited after the pass read it and never listed again: %v, then %v", first, later)
+	}
+}
+
 func TestChangesRefusesACursorItDidNotWrite(t *testing.T) {
 	c, _ := newFake(t, githubfake.Options{})
 	_, err := c.Changes(context.Background(), "not-a-cursor")

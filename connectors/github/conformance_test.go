@@ -23,7 +23,8 @@ func fakeHarness() connectortest.Harness {
 	h := connectortest.Harness{
 		New: func(t *testing.T) connectors.Connector {
 			var c *Connector
-			c, srv = newFake(t, githubfake.Options{Collaborators: []string{"alice", "bob"}})
+			c, srv = newFake(t, githubfake.Options{Collaborators: []string{"alice", "bob"}},
+				func(cfg *Config) { cfg.PageSize = 3 })
 			return c
 		},
 		Sample:     sample,

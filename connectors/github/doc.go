@@ -47,7 +47,12 @@
 //
 // Changes lists issues with since/sort=updated and a cursor that stays a
 // few seconds behind the newest updated_at seen, dropping (number,
-// updated_at) pairs it already returned. The first page of a listing is
+// updated_at) pairs it already returned. When a whole page shares one
+// second, that second is paged through with sort=created instead: page
+// numbers in update order would skip an issue each time one already read
+// is edited and moves to the end, and creation order does not move; the
+// cursor then never passes GitHub's clock (Date) at the start of that
+// pass, so an edit made behind it is listed next time. The first page of a listing is
 // requested with If-None-Match, so an idle poll is answered 304 Not
 // Modified, which GitHub does not count against the rate limit.
 //

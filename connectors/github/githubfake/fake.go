@@ -442,6 +442,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
+	// GitHub's Date and its updated_at come from the same clock.
+	w.Header().Set("Date", now.Format(http.TimeFormat))
 	if s.reset.IsZero() || !now.Before(s.reset) {
 		s.reset, s.quotaLeft = now.Add(time.Hour), s.opts.Quota
 	}
