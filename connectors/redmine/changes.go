@@ -14,13 +14,17 @@ import (
 )
 
 // cursor is where Changes continues: a window start in whole UTC seconds,
-// an offset into that window, and the (id, updated_on) pairs already
+// an offset into the listing, and the (id, updated_on) pairs already
 // returned whose updated_on falls in the overlap Redmine's filter gives
 // ("updated_on>=T" is "> T-1s" in SQL, so the second before T is listed
-// again). Encoded as "v1 SINCE OFFSET id:unix,id:unix".
+// again). pass is set while a crowded second is paged by id (see
+// Changes): the newest updated_on in the project when that pass began.
+// Encoded as "v1 SINCE OFFSET id:unix,id:unix", or during a pass
+// "v2 SINCE OFFSET PASS id:unix,...".
 type cursor struct {
 	since  int64 // unix seconds; 0 means from the beginning
 	offset int
+	pass   int64 // > 0 while paging by id
 	seen   map[int]int64
 }
 
@@ -30,7 +34,15 @@ func parseCursor(s string) (cursor, error) {
 		return c, nil
 	}
 	parts := strings.Split(s, " ")
-	if len(parts) != 4 || parts[0] != "v1" {
+	switch {
+	case len(parts) == 4 && parts[0] == "v1":
+	case len(parts) == 5 && parts[0] == "v2":
+		var err error
+		if c.pass, err = strconv.ParseInt(parts[3], 10, 64); err != nil || c.pass <= 0 {
+			return c, fmt.Errorf("cursor %q: bad pass", s)
+		}
+		parts = append(parts[:3], parts[4])
+	default:
 		return c, fmt.Errorf("cursor %q is not a Redmine cursor", s)
 	}
 	var err error
@@ -71,6 +83,9 @@ func (c cursor) String() string {
 	if seen == "" {
 		seen = "-"
 	}
+	if c.pass > 0 {
+		return fmt.Sprintf("v2 %d %d %d %s", c.since, c.offset, c.pass, seen)
+	}
 	return fmt.Sprintf("v1 %d %d %s", c.since, c.offset, seen)
 }
 
@@ -86,13 +101,18 @@ func (c *cursor) keepFrom(since int64) {
 // Changes implements connectors.Connector: issues of the project, closed
 // ones included (status_id=*), by updated_on ascending, one page per call.
 //
-// Paging by offset alone would skip an issue whenever one listed earlier
-// is edited and moves to the end; so the window start moves forward to
-// the newest updated_on of each page, and the offset is only used while a
-// page holds nothing newer (many issues in the same second), backing up a
-// little to absorb such moves. Pairs already returned are dropped.
-// Comments are not loaded (Get does); a note edited in place does not
-// change the issue's updated_on, so only the periodic full sweep sees it.
+// Paging by offset in that order would skip an issue whenever one listed
+// earlier is edited and moves to the end; so the window start moves
+// forward to the newest updated_on of each page instead. When a whole
+// page holds nothing newer than the window start (many issues saved in
+// one second), the issues updated since then are paged by id, an order
+// edits do not change, backing up a little at each page to absorb issues
+// deleted or moved out of the project meanwhile. That pass ends with the
+// window at the newest updated_on the project had when it began, so an
+// issue edited behind the pass is listed again. Pairs already returned
+// are dropped. Comments are not loaded (Get does); a note edited in
+// place does not change the issue's updated_on, so only the periodic
+// full sweep sees it.
 func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, error) {
 	m, err := c.metadata(ctx)
 	if err != nil {
@@ -111,6 +131,9 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		"sort":       {"updated_on,id"},
 		"limit":      {strconv.Itoa(c.cfg.PageSize)},
 		"offset":     {strconv.Itoa(cu.offset)},
+	}
+	if cu.pass > 0 {
+		q.Set("sort", "id")
 	}
 	if cu.since > 0 {
 		q.Set("updated_on", ">="+time.Unix(cu.since, 0).UTC().Format(time.RFC3339))
@@ -132,15 +155,50 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		page.Records = append(page.Records, c.record(m, is))
 	}
 	n := len(l.Issues)
-	page.More = n > 0 && cu.offset+n < l.TotalCount
+	more := n > 0 && cu.offset+n < l.TotalCount
+	page.More = more
 	switch {
-	case !page.More || newest > cu.since:
+	case cu.pass > 0 && more:
+		cu.offset += step(n)
+	case cu.pass > 0:
+		// Every issue updated since the window start was listed, or was
+		// edited during the pass and so updated at or after its start.
+		cu.since, cu.offset, cu.pass = max(cu.since, cu.pass), 0, 0
+	case !more || newest > cu.since:
 		cu.since, cu.offset = newest, 0
 	default:
-		// A full page of one second: step through it by offset.
-		cu.offset += max(1, n-min(n/4, 10))
+		// A full page of one second: page the window by id from here.
+		pass, err := c.newestUpdate(ctx, m)
+		if err != nil {
+			return connectors.Page{}, fmt.Errorf("redmine: list issues of %s changed since %s: %w", c.cfg.Project, time.Unix(cu.since, 0).UTC().Format(time.RFC3339), err)
+		}
+		cu.pass, cu.offset = max(pass, cu.since), 0
 	}
 	cu.keepFrom(cu.since)
 	page.Cursor = cu.String()
 	return page, nil
+}
+
+// step is how far a pass by id moves after a page of n issues: a little
+// less than the page, so an issue that shifts back because one before it
+// was deleted or moved to another project is still read.
+func step(n int) int { return max(1, n-min(n/4, 10)) }
+
+// newestUpdate returns the newest updated_on (unix seconds) among the
+// project's issues, 0 when it has none.
+func (c *Connector) newestUpdate(ctx context.Context, m *meta) (int64, error) {
+	q := url.Values{
+		"project_id": {strconv.Itoa(m.projectID)},
+		"status_id":  {"*"},
+		"sort":       {"updated_on:desc,id:desc"},
+		"limit":      {"1"},
+	}
+	var l issueList
+	if err := c.do(ctx, call{method: http.MethodGet, path: "/issues.json", query: q, out: &l, cache: true}); err != nil {
+		return 0, err
+	}
+	if len(l.Issues) == 0 {
+		return 0, nil
+	}
+	return l.Issues[0].UpdatedOn.Unix(), nil
 }

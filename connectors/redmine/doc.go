@@ -48,6 +48,10 @@
 //     limit/offset paging. The cursor keeps the (id, updated_on) pairs of
 //     the overlap, so nothing is returned twice. Conditional GETs with
 //     Redmine's weak ETags make an idle poll a 304.
+//   - Many issues can share one updated_on (bulk edits; on MySQL times
+//     are whole seconds). A second that fills more than a page is paged
+//     with sort=id, which edits do not reorder: paged by offset in update
+//     order, every edit of an issue already read would skip another.
 //   - The idempotency marker is an issue custom field ("External ID");
 //     FindByMarker filters on it exactly (cf_N=BL-42, status_id=*).
 //   - 422 answers {"errors": [...]}: a terminal error quoting them and

@@ -85,12 +85,16 @@ func testConfig(u, key, project string, obs connectors.Observer) Config {
 	}
 }
 
-func fakeBackend() backend {
+// fakeBackend runs the fake; setup changes each new fake before use.
+func fakeBackend(setup ...func(*redminefake.Server)) backend {
 	var srv *redminefake.Server
 	b := backend{name: "fake"}
 	b.connect = func(t *testing.T, obs connectors.Observer) *Connector {
 		srv = redminefake.New()
 		t.Cleanup(srv.Close)
+		for _, f := range setup {
+			f(srv)
+		}
 		c, err := New(testConfig(srv.URL, srv.APIKey, "sync-test", obs))
 		if err != nil {
 			t.Fatal(err)

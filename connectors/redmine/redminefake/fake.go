@@ -55,6 +55,9 @@ type Server struct {
 	users       []User
 	fields      []CustomField
 	requests    int
+	// wholeSeconds stores times without fractions, as Redmine on MySQL
+	// does (datetime columns hold whole seconds).
+	wholeSeconds bool
 
 	rateLimit time.Duration // > 0: answer the next request 429
 	reject    bool
@@ -182,7 +185,22 @@ func (s *Server) Close() { s.srv.Close() }
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // now is the fake's clock: the wall clock moved by Advance.
-func (s *Server) now() time.Time { return time.Now().UTC().Add(s.offset) }
+func (s *Server) now() time.Time {
+	t := time.Now().UTC().Add(s.offset)
+	if s.wholeSeconds {
+		t = t.Truncate(time.Second)
+	}
+	return t
+}
+
+// StoreWholeSeconds makes the fake keep times in whole seconds, as Redmine
+// on MySQL does; by default it keeps fractions, as on SQLite and
+// PostgreSQL. Issues saved in one second then share one updated_on.
+func (s *Server) StoreWholeSeconds() {
+	s.mu.Lock()
+	s.wholeSeconds = true
+	s.mu.Unlock()
+}
 
 // Advance moves the fake's clock forward, so a test can wait out
 // Redmine's one-second resolution without sleeping.
@@ -289,7 +307,7 @@ func (s *Server) delete(id int) bool {
 // journal when there is a note or a change.
 func (s *Server) touch(is *Issue, userID int, notes string, private bool, details int) int {
 	now := s.now()
-	if !now.After(is.UpdatedOn) {
+	if !now.After(is.UpdatedOn) && !s.wholeSeconds {
 		now = is.UpdatedOn.Add(time.Microsecond)
 	}
 	is.UpdatedOn = now
