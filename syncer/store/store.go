@@ -55,7 +55,9 @@ type Link struct {
 	URL       string    `json:"url,omitempty"`
 	State     LinkState `json:"state"`
 	// Base is what both sides agreed on at the last sync, in canonical
-	// field space (the client's projection of the item).
+	// field space (the client's projection of the item). Nil means no
+	// agreed state yet (a record relinked by marker); stores keep it
+	// distinct from an empty base.
 	Base     backlog.Fields `json:"base"`
 	Comments []CommentLink  `json:"comments,omitempty"`
 	// RemoteVersion and RemoteUpdated are from the last read of the record.
@@ -102,10 +104,14 @@ type Conflict struct {
 	Created   time.Time     `json:"created"`
 }
 
-// Store is the syncer's persistent state.
+// Store is the syncer's persistent state. Times read back in UTC, the
+// same instant to the microsecond at least.
 type Store interface {
 	// Tx runs fn in one transaction: committed when fn returns nil,
-	// rolled back when it returns an error (which Tx returns).
+	// rolled back when it returns an error (which Tx returns). fn runs
+	// once. Transactions are serializable: when a concurrent one changed
+	// what fn read before fn could write, Tx fails with an error wrapping
+	// ErrStale and writes nothing; the caller reads again and retries.
 	Tx(ctx context.Context, fn func(Tx) error) error
 	// Close flushes and closes the store.
 	Close() error
@@ -114,7 +120,7 @@ type Store interface {
 // Tx is the set of operations available inside a transaction.
 type Tx interface {
 	// NextItemID allocates a fresh canonical id (BL-1, BL-2, ...); ids are
-	// never reused.
+	// never reused, nor is the id of an item stored under an id of its own.
 	NextItemID(ctx context.Context) (string, error)
 	// Item reads one item; ErrNotFound if absent.
 	Item(ctx context.Context, id string) (backlog.Item, error)
@@ -139,7 +145,8 @@ type Tx interface {
 	// PutCursor stores a target's polling cursor.
 	PutCursor(ctx context.Context, target, cursor string) error
 
-	// AddIntent records a write about to happen and returns its id.
+	// AddIntent records a write about to happen and returns its id (in.ID
+	// is ignored; ids are never handed out twice).
 	AddIntent(ctx context.Context, in Intent) (int64, error)
 	// DeleteIntent acknowledges a write (no error if already gone).
 	DeleteIntent(ctx context.Context, id int64) error
@@ -147,16 +154,18 @@ type Tx interface {
 	Intents(ctx context.Context, target string) ([]Intent, error)
 
 	// PutConflict records a conflict, replacing an open one on the same
-	// (target, item, field); it returns the conflict's id.
+	// (target, item, field), which keeps its id; it returns the conflict's
+	// id (c.ID is ignored).
 	PutConflict(ctx context.Context, c Conflict) (int64, error)
 	// Conflicts lists open conflicts, oldest first.
 	Conflicts(ctx context.Context) ([]Conflict, error)
 	// Conflict reads one open conflict; ErrNotFound if absent.
 	Conflict(ctx context.Context, id int64) (Conflict, error)
-	// DeleteConflict closes a conflict.
+	// DeleteConflict closes a conflict (no error if already closed).
 	DeleteConflict(ctx context.Context, id int64) error
 
 	// SeeDelivery records a webhook delivery id and reports whether it was
-	// already recorded (a repeated delivery to drop).
+	// already recorded (a repeated delivery to drop). An empty id is never
+	// recorded; stores may forget ids after some days.
 	SeeDelivery(ctx context.Context, target, deliveryID string, at time.Time) (seen bool, err error)
 }
