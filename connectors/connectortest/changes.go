@@ -71,6 +71,17 @@ func (s *suite) changesAfterEdit(t *testing.T) {
 	for id, k := range count(next.records, ids[1:]) {
 		t.Errorf("record %s did not change but the next listing returns it %d time(s) again", id, k)
 	}
+	// A listing from the beginning made after the edit shows every record
+	// once, the edited one as it is now.
+	full := drain(t, ctx, c, "")
+	for _, id := range ids {
+		if k := count(full.records, []string{id})[id]; k != 1 {
+			t.Errorf("a full listing after an edit returns record %s %d times, want once", id, k)
+		}
+	}
+	if r, ok := last(full.records, edited); ok && r.Fields.Get(s.h.TitleField) != f.Get(s.h.TitleField) {
+		t.Errorf("a full listing after the edit shows record %s titled %q, want %q", edited, r.Fields.Get(s.h.TitleField), f.Get(s.h.TitleField))
+	}
 }
 
 func (s *suite) changesEditDuringListing(t *testing.T) {
