@@ -174,9 +174,17 @@ func (in *injector) set(f func(in *injector)) {
 	in.mu.Unlock()
 }
 
+// opNames name operations in error messages.
+var opNames = [numOps]string{
+	opGet: "get", opChanges: "list changes", opFindByMarker: "find marker", opCreate: "create",
+	opUpdate: "update", opSetMarker: "set marker on", opCreateComment: "comment on",
+	opUpdateComment: "edit comment", opDeleteComment: "delete comment",
+}
+
 // call counts a connector call, waits its latency and returns the
-// failure injected into it, if any.
-func (t *Tracker) call(ctx context.Context, o op, what string) error {
+// failure injected into it, if any. subject (a record, comment or marker)
+// only goes into error messages.
+func (t *Tracker) call(ctx context.Context, o op, subject string) error {
 	t.counts[o].Add(1)
 	if !t.inj.armed.Load() {
 		return ctx.Err()
@@ -190,6 +198,10 @@ func (t *Tracker) call(ctx context.Context, o op, what string) error {
 			timer.Stop()
 			return ctx.Err()
 		}
+	}
+	what := opNames[o]
+	if subject != "" {
+		what += " " + subject
 	}
 	switch f {
 	case rejected:

@@ -84,11 +84,13 @@ type Tracker struct {
 // tracker: they are copied in on write and out on read.
 type record struct {
 	id       string
+	key, url string
 	n        int64
 	marker   string
 	fields   connectors.Fields
 	comments []connectors.Comment
 	version  int64
+	vstring  string // version, formatted once per change
 	created  time.Time
 	updated  time.Time
 	seq      uint64
@@ -157,7 +159,7 @@ func (t *Tracker) Capabilities() connectors.Capabilities {
 
 // Get implements connectors.Connector.
 func (t *Tracker) Get(ctx context.Context, id string) (connectors.Record, error) {
-	if err := t.call(ctx, opGet, "get "+id); err != nil {
+	if err := t.call(ctx, opGet, id); err != nil {
 		return connectors.Record{}, err
 	}
 	t.mu.RLock()
@@ -172,7 +174,7 @@ func (t *Tracker) Get(ctx context.Context, id string) (connectors.Record, error)
 // FindByMarker implements connectors.Connector: the oldest record
 // carrying marker, seen the moment it was written.
 func (t *Tracker) FindByMarker(ctx context.Context, marker string) (connectors.Record, error) {
-	if err := t.call(ctx, opFindByMarker, "find marker "+marker); err != nil {
+	if err := t.call(ctx, opFindByMarker, marker); err != nil {
 		return connectors.Record{}, err
 	}
 	t.mu.RLock()
@@ -185,7 +187,7 @@ func (t *Tracker) FindByMarker(ctx context.Context, marker string) (connectors.R
 
 // Create implements connectors.Connector.
 func (t *Tracker) Create(ctx context.Context, marker string, fields connectors.Fields) (connectors.Record, error) {
-	if err := t.call(ctx, opCreate, "create "+marker); err != nil {
+	if err := t.call(ctx, opCreate, marker); err != nil {
 		return connectors.Record{}, err
 	}
 	if strings.TrimSpace(marker) == "" {
@@ -209,7 +211,7 @@ func (t *Tracker) Create(ctx context.Context, marker string, fields connectors.F
 // Update implements connectors.Connector: only the given fields change,
 // and a version other than the record's is refused with ErrConflict.
 func (t *Tracker) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
-	if err := t.call(ctx, opUpdate, "update "+id); err != nil {
+	if err := t.call(ctx, opUpdate, id); err != nil {
 		return connectors.Record{}, err
 	}
 	f, err := t.check("update "+id, fields)
@@ -222,7 +224,7 @@ func (t *Tracker) Update(ctx context.Context, id, version string, fields connect
 		t.mu.Unlock()
 		return connectors.Record{}, t.notFound("update", id)
 	}
-	if version != "" && version != strconv.FormatInt(r.version, 10) {
+	if version != "" && version != r.vstring {
 		cur := r.version
 		t.mu.Unlock()
 		return connectors.Record{}, fmt.Errorf("%s: update %s: version %s is stale, the record is at %d: %w", t.opts.Name, id, version, cur, connectors.ErrConflict)
@@ -239,7 +241,7 @@ func (t *Tracker) Update(ctx context.Context, id, version string, fields connect
 // SetMarker implements connectors.Connector. Like any change it moves the
 // record's version; writing the marker it already has changes nothing.
 func (t *Tracker) SetMarker(ctx context.Context, id, marker string) error {
-	if err := t.call(ctx, opSetMarker, "set marker on "+id); err != nil {
+	if err := t.call(ctx, opSetMarker, id); err != nil {
 		return err
 	}
 	if strings.TrimSpace(marker) == "" {
@@ -266,7 +268,7 @@ func (t *Tracker) SetMarker(ctx context.Context, id, marker string) error {
 
 // CreateComment implements connectors.Connector.
 func (t *Tracker) CreateComment(ctx context.Context, recordID string, c connectors.Comment) (connectors.Comment, error) {
-	if err := t.call(ctx, opCreateComment, "comment on "+recordID); err != nil {
+	if err := t.call(ctx, opCreateComment, recordID); err != nil {
 		return connectors.Comment{}, err
 	}
 	if c.Internal && t.opts.NoInternalComments {
@@ -278,7 +280,7 @@ func (t *Tracker) CreateComment(ctx context.Context, recordID string, c connecto
 
 // UpdateComment implements connectors.Connector.
 func (t *Tracker) UpdateComment(ctx context.Context, recordID, commentID, body string) error {
-	if err := t.call(ctx, opUpdateComment, "edit comment "+commentID); err != nil {
+	if err := t.call(ctx, opUpdateComment, commentID); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -301,7 +303,7 @@ func (t *Tracker) UpdateComment(ctx context.Context, recordID, commentID, body s
 
 // DeleteComment implements connectors.Connector.
 func (t *Tracker) DeleteComment(ctx context.Context, recordID, commentID string) error {
-	if err := t.call(ctx, opDeleteComment, "delete comment "+commentID); err != nil {
+	if err := t.call(ctx, opDeleteComment, commentID); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -332,7 +334,9 @@ func (t *Tracker) add(marker string, f connectors.Fields) *record {
 	}
 	t.lastID++
 	now := t.now()
-	r := &record{id: strconv.FormatInt(t.lastID, 10), n: t.lastID, marker: marker, fields: f, created: now, updated: now}
+	id := strconv.FormatInt(t.lastID, 10)
+	r := &record{id: id, key: t.opts.KeyPrefix + "-" + id, url: "memory://" + t.opts.Name + "/records/" + id,
+		n: t.lastID, marker: marker, fields: f, created: now, updated: now}
 	t.records[r.id] = r
 	t.mark(r)
 	t.bump(r)
@@ -369,6 +373,7 @@ func (t *Tracker) touch(r *record) {
 
 func (t *Tracker) bump(r *record) {
 	r.version++
+	r.vstring = strconv.FormatInt(r.version, 10)
 	t.seq++
 	if r.seq != 0 {
 		t.stale++
@@ -438,11 +443,11 @@ func (t *Tracker) addComment(recordID string, c connectors.Comment) (connectors.
 func (t *Tracker) export(r *record, comments bool) connectors.Record {
 	out := connectors.Record{
 		ID:      r.id,
-		Key:     t.opts.KeyPrefix + "-" + r.id,
-		URL:     "memory://" + t.opts.Name + "/records/" + r.id,
+		Key:     r.key,
+		URL:     r.url,
 		Marker:  r.marker,
 		Fields:  cloneFields(r.fields),
-		Version: strconv.FormatInt(r.version, 10),
+		Version: r.vstring,
 		Created: r.created,
 		Updated: r.updated,
 	}
