@@ -135,7 +135,8 @@ func (c *Connector) url(stem string) string {
 // record turns a parsed file into a Record. fi is the file's stat data,
 // whose modification time stands in for times the file does not state.
 func (c *Connector) record(stem string, it *item, fi fs.FileInfo) connectors.Record {
-	mt := fi.ModTime().UTC()
+	// Times are kept to the second in files; so are those read from one.
+	mt := fi.ModTime().UTC().Truncate(time.Second)
 	rec := connectors.Record{
 		ID:       stem,
 		Key:      stem,
@@ -315,7 +316,7 @@ func (c *Connector) commit(op, id string, it *item, was fs.FileInfo) (connectors
 	path := c.path(id)
 	if it.created.IsZero() {
 		// Keep the creation time the record has been reporting.
-		setKey(it.root, keyCreated, formatTime(was.ModTime().UTC()))
+		setKey(it.root, keyCreated, formatTime(was.ModTime().UTC().Truncate(time.Second)))
 	}
 	setKey(it.root, keyUpdated, formatTime(c.stamp()))
 	raw, back, err := render(path, it)
