@@ -110,7 +110,7 @@ comments:
 	mustContain(t, text,
 		"# Checkout epic, see the workshop notes.", // the person's comments stay
 		"# keep short",
-		"labels: [web]",        // a flow list stays a flow list
+		"labels: [web]",                         // a flow list stays a flow list
 		"estimate:\n  points: 8\n  effort: 2\n", // nested fields stay nested
 		"notes: |\n  Call Bob",
 	)
