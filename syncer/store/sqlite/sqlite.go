@@ -176,7 +176,7 @@ func (s *Store) open(ctx context.Context, memory bool, readers int) error {
 	s.writer <- w // still held by open: nothing else can take it yet
 	var mode string
 	if err := w.c.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
-		return fmt.Errorf("sqlite: open %s: set WAL mode: %w", s.path, err)
+		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
 	if mode != "wal" {
 		// Without WAL (a memory database, a file system without shared
