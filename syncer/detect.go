@@ -202,11 +202,21 @@ func (s *Syncer) adopt(ctx context.Context, t *target, rec connectors.Record, id
 	if err := item.Apply(c.AdoptDefaults); err != nil {
 		return connectors.Terminal(fmt.Errorf("%s: adopt defaults: %w", c.File, err))
 	}
+	// A field the record leaves empty keeps its default: a GitHub issue
+	// without a status label is still a todo, not an invalid item.
+	// The base is what the record shows, so the defaults it lacked are
+	// pushed to it by the reconcile that follows.
+	base := fields.Clone()
+	for f, v := range fields {
+		if v == "" {
+			delete(fields, f)
+		}
+	}
 	if err := item.Apply(fields); err != nil {
 		s.log.Warn("record not adopted", "target", t.name, "record", rec.ID, "error", err)
 		return nil
 	}
-	if _, mapsClients := fields[backlog.FieldClients]; !mapsClients && !item.HasClient(c.ID) {
+	if fields[backlog.FieldClients] == "" && !item.HasClient(c.ID) {
 		item.Clients = append(item.Clients, c.ID)
 	}
 	adopted := false
@@ -232,7 +242,7 @@ func (s *Syncer) adopt(ctx context.Context, t *target, rec connectors.Record, id
 		// adopted record without its link, so it is never adopted twice.
 		return tx.PutLink(ctx, store.Link{
 			Target: t.name, ItemID: item.ID, RemoteID: rec.ID, RemoteKey: rec.Key, URL: rec.URL,
-			State: store.LinkActive, Base: c.Project(item), RemoteVersion: rec.Version,
+			State: store.LinkActive, Base: base, RemoteVersion: rec.Version,
 			RemoteUpdated: rec.Updated, SyncedAt: s.now(),
 		})
 	})

@@ -161,15 +161,27 @@ func compactIDs(ids ...string) []string {
 }
 
 // waitFor remembers that child waits for parent to get a record on the
-// target, so that creating the parent schedules the child again.
-func (t *target) waitFor(parent, child string) {
+// target, so that creating the parent schedules the child again. The
+// parent may have been linked since the child looked: then the child is
+// scheduled at once (registering first, checking second, means one of
+// the two always sees the other).
+func (s *Syncer) waitFor(ctx context.Context, t *target, parent, child string) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.waiting == nil {
 		t.waiting = map[string][]string{}
 	}
 	if !slices.Contains(t.waiting[parent], child) {
 		t.waiting[parent] = append(t.waiting[parent], child)
+	}
+	t.mu.Unlock()
+	linked := false
+	_ = s.store.Tx(ctx, func(tx store.Tx) error {
+		l, err := tx.Link(ctx, t.name, parent)
+		linked = err == nil && l.State == store.LinkActive
+		return nil
+	})
+	if linked {
+		t.queue.Add(child)
 	}
 }
 

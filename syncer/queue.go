@@ -201,13 +201,20 @@ func (q *queue) Len() int {
 	return len(q.order) + len(q.delayedAt) + len(q.dirty)
 }
 
-// Busy reports whether any key is ready, dirty or being processed (delayed
-// keys do not count: they wait for time, not work).
+// Busy reports whether any key is ready, dirty or being processed.
+// Delayed keys do not count, nor do ready keys of a paused queue: they
+// wait for time, not for a worker.
 func (q *queue) Busy() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.promote()
-	return len(q.order) > 0 || len(q.processing) > 0 || len(q.dirty) > 0
+	if len(q.processing) > 0 {
+		return true
+	}
+	if q.now().Before(q.pauseUntil) {
+		return false
+	}
+	return len(q.order) > 0 || len(q.dirty) > 0
 }
 
 // NextDue is how long until the earliest delayed key is due (0 when

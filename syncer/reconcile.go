@@ -146,7 +146,7 @@ func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string,
 		if refs.pending {
 			// Created without its parent for now; linked to it once the
 			// parent has a record.
-			t.waitFor(v.item.Parent, v.item.ID)
+			s.waitFor(ctx, t, v.item.Parent, v.item.ID)
 		}
 	}
 	native := t.client.ToRecord(refs.native(proj), nil)
@@ -312,7 +312,7 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 	// that backlogd does not know, is left as the tracker has it.
 	holdParent := refs.synced && (refs.pending || !known)
 	if refs.pending {
-		t.waitFor(v.item.Parent, v.item.ID)
+		s.waitFor(ctx, t, v.item.Parent, v.item.ID)
 	}
 	in := mergeInput{
 		Base: base, Canonical: canonical, Remote: remote, Policy: c.Policy,

@@ -468,15 +468,26 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	if err := s.Recover(ctx); err != nil {
 		return err
 	}
+	// A target whose listing fails is reported at the end; the others
+	// sync regardless, as they do in the daemon.
+	var failed []error
 	for _, name := range s.order {
-		if err := s.PollTarget(ctx, s.targets[name]); err != nil {
-			return fmt.Errorf("poll %s: %w", name, err)
+		t := s.targets[name]
+		if err := s.PollTarget(ctx, t); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			t.setError(err)
+			failed = append(failed, fmt.Errorf("poll %s: %w", name, err))
 		}
 	}
 	if err := s.EnqueueAll(ctx); err != nil {
 		return err
 	}
-	return s.Drain(ctx)
+	if err := s.Drain(ctx); err != nil {
+		return err
+	}
+	return errors.Join(failed...)
 }
 
 // drainHorizon is how far ahead Drain waits for delayed keys: a stale
