@@ -96,7 +96,6 @@ want '.Docker.config.Entrypoint | join(" ")' '/backlogd' 'entrypoint'
 want '.Docker.config.Labels["org.opencontainers.image.revision"]' "$revision" 'revision label'
 want '.Docker.config.Labels["org.opencontainers.image.version"]' "$version" 'version label'
 want '.Docker.config.Labels["org.opencontainers.image.source"]' 'https://github.com/backlogd/backlogd' 'source label'
-want '.Docker.history | length' '3' 'layer count (rootfs, /data, binary)'
 
 ctr=$("${B[@]}" from --pull-never "$IMAGE")
 mnt=$("${B[@]}" mount "$ctr")
@@ -110,6 +109,9 @@ case "$file_out" in
 	*"statically linked"* | *"static-pie linked"* | "") ;;
 	*) fail "/backlogd is not a static binary: $file_out" ;;
 esac
+# The image's size is its filesystem: one layer, uncompressed.
+bytes=$(du -sb "$mnt" | cut -f1)
+bin_bytes=$(stat -c %s "$mnt/backlogd")
 "${B[@]}" unmount "$ctr" >/dev/null
 
 crun() { "${B[@]}" run --isolation chroot "$ctr" -- "$@"; }
@@ -173,9 +175,11 @@ log "SIGTERM: exit 0"
 "${B[@]}" rm "$ctr" >/dev/null
 
 # --- 5. size ---------------------------------------------------------------
-bytes=$("${B[@]}" images --json "$IMAGE" | jq -r '.[0].size')
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1000000 }')
-echo "image size: $mb MB ($bytes bytes, uncompressed; goal <= $SIZE_GOAL_MB MB)"
+bin_mb=$(awk -v b="$bin_bytes" 'BEGIN { printf "%.1f", b / 1000000 }')
+"${B[@]}" push --quiet "$IMAGE" "docker-archive:$work/image.tar:backlogd:ci" >/dev/null 2>&1 &&
+	gz_mb=$(gzip -c "$work/image.tar" | wc -c | awk '{ printf "%.1f", $1 / 1000000 }') || gz_mb="?"
+echo "image size: $mb MB uncompressed ($bytes bytes; the binary is $bin_mb MB), $gz_mb MB gzipped; goal <= $SIZE_GOAL_MB MB"
 awk -v b="$bytes" -v g="$SIZE_GOAL_MB" 'BEGIN { exit !(b <= g * 1000000) }' ||
 	fail "image is $mb MB, over the $SIZE_GOAL_MB MB goal"
 echo "ci-container: OK"
