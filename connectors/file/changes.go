@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -71,17 +72,34 @@ func (c *Connector) Changes(ctx context.Context, s string) (connectors.Page, err
 	if err := ctx.Err(); err != nil {
 		return connectors.Page{}, err
 	}
-	cu, err := parseCursor(s)
-	if err != nil {
-		// A cursor from another connector or version: list everything
-		// again; the syncer drops what it already knows.
-		c.log.Warn("file: unreadable cursor; listing every file again", "dir", c.dir, "error", err)
-		cu = cursor{Seen: map[string]string{}}
-	}
 	now := time.Now().UnixNano()
-
 	c.mu.Lock()
 	defer c.mu.Unlock()
+
+	// The syncer hands back the cursor it got: reuse the decoded one, and
+	// copy its seen set only when it changes, so an idle poll neither
+	// decodes nor encodes it.
+	var cu cursor
+	owned := false
+	if s != "" && s == c.last.s {
+		cu = c.last.cu
+	} else {
+		var err error
+		if cu, err = parseCursor(s); err != nil {
+			// A cursor from another connector or version: list everything
+			// again; the syncer drops what it already knows.
+			c.log.Warn("file: unreadable cursor; listing every file again", "dir", c.dir, "error", err)
+			cu = cursor{Seen: map[string]string{}}
+		}
+		owned = true
+	}
+	see := func(stem, hash string) {
+		if !owned {
+			cu.Seen, owned = maps.Clone(cu.Seen), true
+		}
+		cu.Seen[stem] = hash
+	}
+
 	if err := c.refresh(); err != nil {
 		return connectors.Page{}, err
 	}
@@ -120,7 +138,7 @@ func (c *Connector) Changes(ctx context.Context, s string) (connectors.Page, err
 				return connectors.Page{}, fmt.Errorf("file: list changes: read %s: %w", c.path(e.stem), err)
 			}
 		}
-		cu.Seen[e.stem] = e.rawHash
+		see(e.stem, e.rawHash)
 		it, perr := c.learn(e, raw)
 		if perr != nil {
 			if e.warned != e.rawHash {
@@ -142,12 +160,25 @@ func (c *Connector) Changes(ctx context.Context, s string) (connectors.Page, err
 	}
 	// A change time in the future (a skewed clock) must not move the
 	// mark past files written now; its hash stays in Seen instead.
-	cu.T = min(high, now)
+	t := min(high, now)
+	var drop []string
 	for stem := range cu.Seen {
-		if e := c.idx[stem]; e == nil || e.c < cu.T-int64(overlap) {
-			delete(cu.Seen, stem)
+		if e := c.idx[stem]; e == nil || e.c < t-int64(overlap) {
+			drop = append(drop, stem)
 		}
 	}
+	if !owned && t == cu.T && len(drop) == 0 {
+		page.Cursor = s // nothing moved
+		return page, nil
+	}
+	if !owned {
+		cu.Seen = maps.Clone(cu.Seen)
+	}
+	cu.T = t
+	for _, stem := range drop {
+		delete(cu.Seen, stem)
+	}
 	page.Cursor = cu.String()
+	c.last.s, c.last.cu = page.Cursor, cu
 	return page, nil
 }

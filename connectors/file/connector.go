@@ -38,7 +38,14 @@ type Connector struct {
 	// mu guards the index below.
 	mu      sync.Mutex
 	idx     map[string]*entry
+	gen     uint64 // refreshes so far
 	ignored map[string]bool
+	// last is the cursor Changes returned last, decoded; its seen set is
+	// never modified, only replaced.
+	last struct {
+		s  string
+		cu cursor
+	}
 
 	parses    atomic.Int64 // files parsed, for tests of the stat-first paths
 	reads     atomic.Int64 // files the index read
@@ -302,7 +309,7 @@ func (c *Connector) wrote(stem string, raw []byte, it *item) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.idx[stem] = &entry{
-		stem: stem, st: st, c: changeTime(st),
+		stem: stem, st: st, c: changeTime(st), gen: c.gen,
 		loaded: true, rawHash: rawHash(raw), readAt: time.Now().UnixNano(),
 		markerKnown: true, marker: it.marker,
 	}

@@ -43,6 +43,7 @@ type entry struct {
 	suspect string
 
 	warned string // rawHash a parse warning was logged for
+	gen    uint64 // the refresh that last saw the file
 }
 
 // racyWindow is how close to a file's change time a read may be before
@@ -97,7 +98,7 @@ func (c *Connector) refresh() error {
 	if err != nil {
 		return fmt.Errorf("file: list %s: %w", c.dir, err)
 	}
-	present := make(map[string]bool, len(des))
+	c.gen++
 	for _, de := range des {
 		name := de.Name()
 		stem, ok := isItemName(name)
@@ -115,21 +116,21 @@ func (c *Connector) refresh() error {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue // gone since ReadDir, a dangling link, a directory
 		}
-		present[stem] = true
 		st := statOf(fi)
 		e := c.idx[stem]
 		if e == nil {
-			c.idx[stem] = &entry{stem: stem, st: st, c: changeTime(st), stale: true}
+			c.idx[stem] = &entry{stem: stem, st: st, c: changeTime(st), stale: true, gen: c.gen}
 			continue
 		}
+		e.gen = c.gen
 		if e.st != st {
 			e.st, e.c, e.stale = st, changeTime(st), true
 		} else if e.loaded && e.c >= e.readAt-int64(c.racy) {
 			e.stale = true
 		}
 	}
-	for stem := range c.idx {
-		if !present[stem] {
+	for stem, e := range c.idx {
+		if e.gen != c.gen {
 			delete(c.idx, stem)
 		}
 	}
