@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/backlogd/backlogd/connectors"
@@ -47,6 +48,7 @@ type Connector struct {
 		cu cursor
 	}
 
+	refuse    atomic.Bool
 	parses    atomic.Int64 // files parsed, for tests of the stat-first paths
 	reads     atomic.Int64 // files the index read
 	crashNext atomic.Bool
@@ -110,6 +112,28 @@ func New(dir string, opts ...Option) (*Connector, error) {
 		c.log.Info("file: removed temporary files left by an interrupted write", "dir", dir, "count", n)
 	}
 	return c, nil
+}
+
+// refuseNext makes the next read or write of a file fail with a
+// permission error, as a directory an administrator locked would
+// (conformance hook: root, which tests often run as, ignores real
+// permissions).
+func (c *Connector) refuseNext() { c.refuse.Store(true) }
+
+// readFile is readFile, failing once after refuseNext.
+func (c *Connector) readFile(path string) ([]byte, fs.FileInfo, error) {
+	if c.refuse.CompareAndSwap(true, false) {
+		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: syscall.EACCES}
+	}
+	return readFile(path)
+}
+
+// writeAtomic is writeAtomic, failing once after refuseNext.
+func (c *Connector) writeAtomic(dir, name string, data []byte, perm fs.FileMode, create bool) error {
+	if c.refuse.CompareAndSwap(true, false) {
+		return &fs.PathError{Op: "open", Path: filepath.Join(dir, name), Err: syscall.EACCES}
+	}
+	return writeAtomic(dir, name, data, perm, create)
 }
 
 // crashAfterNextCreate makes the next Create write its file and then fail,
@@ -191,9 +215,12 @@ func (c *Connector) load(op, id string) (*item, fs.FileInfo, error) {
 		return nil, nil, fmt.Errorf("file: %s %q: not a record id (ids are file names without .yaml): %w", op, id, connectors.ErrNotFound)
 	}
 	path := c.path(id)
-	raw, fi, err := readFile(path)
+	raw, fi, err := c.readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, notFound(op, id, path)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, nil, connectors.Terminal(fmt.Errorf("file: %s %s: %w; give the user backlogd runs as read and write access to %s", op, id, err, c.dir))
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("file: %s %s: %w", op, id, err)
@@ -278,7 +305,7 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 		if err != nil {
 			return connectors.Record{}, connectors.Terminal(fmt.Errorf("file: create %s: %w", marker, err))
 		}
-		err = writeAtomic(c.dir, stem+".yaml", raw, 0o644, true)
+		err = c.writeAtomic(c.dir, stem+".yaml", raw, 0o644, true)
 		if errors.Is(err, errExists) {
 			continue
 		}
@@ -344,7 +371,7 @@ func (c *Connector) commit(op, id string, it *item, was fs.FileInfo) (connectors
 	if statOf(now) != statOf(was) {
 		return connectors.Record{}, fmt.Errorf("file: %s %s: %s changed on disk while backlogd was updating it; read it again: %w", op, id, path, connectors.ErrConflict)
 	}
-	if err := writeAtomic(filepath.Dir(target), filepath.Base(target), raw, was.Mode().Perm(), false); err != nil {
+	if err := c.writeAtomic(filepath.Dir(target), filepath.Base(target), raw, was.Mode().Perm(), false); err != nil {
 		return connectors.Record{}, classifyWrite(path, err)
 	}
 	c.wrote(id, raw, back)

@@ -624,3 +624,23 @@ func TestConcurrentWritersNeitherLoseNorDuplicate(t *testing.T) {
 		t.Errorf("the shared record holds %d fields, want %d: concurrent updates were lost", len(shared.Fields), workers*each+1)
 	}
 }
+
+func TestALockedDirectoryIsATerminalError(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores file permissions; TestConformance covers the refusal through the RejectNext hook")
+	}
+	f := newFixture(t)
+	f.create(t, "BL-1", fields("title", "Locked"))
+	if err := os.Chmod(f.dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(f.dir, 0o755) })
+	_, err := f.c.Update(bg, "BL-1", "", fields("title", "x"))
+	if !connectors.IsTerminal(err) {
+		t.Fatalf("update in a read-only directory: %v, want a terminal error", err)
+	}
+	mustContain(t, err.Error(), "make the directory writable")
+	if _, err := f.c.Create(bg, "BL-2", fields("title", "x")); !connectors.IsTerminal(err) {
+		t.Fatalf("create in a read-only directory: %v, want a terminal error", err)
+	}
+}

@@ -204,10 +204,10 @@ func harness() connectortest.Harness {
 			}
 		},
 		CrashAfterNextCreate: func(*testing.T) { cur.c.crashAfterNextCreate() },
-		// No rate limits in files; a directory root can always write to
-		// cannot refuse a request either (classifyWrite is tested alone).
+		// No rate limits in files. A refusal is a permission error, as
+		// from a directory an administrator locked.
 		RateLimitNext: nil,
-		RejectNext:    nil,
+		RejectNext:    func(*testing.T) { cur.c.refuseNext() },
 		// Change times have nanosecond resolution and the cursor overlaps:
 		// no wait needed.
 		Settle: nil,
