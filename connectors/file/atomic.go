@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -82,6 +83,9 @@ func writeAtomic(dir, name string, data []byte, perm fs.FileMode, create bool) (
 }
 
 func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be opened for syncing; NTFS journals renames
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
