@@ -127,7 +127,7 @@
 // file: the index remembers each file's stat data and hash, reads a file
 // only when its stat data moved (or was taken too close to the change to
 // trust) and parses it only when its content is new; a poll that finds
-// nothing returns the cursor it was given. The cursor grows by about 30
+// nothing returns the cursor it was given. The cursor grows by about 40
 // bytes for each file changed within two seconds of the newest change (a
 // git checkout of 1,000 files makes it some 40 kB until the next edit).
 // Deleted files are not reported; Get returns connectors.ErrNotFound for
