@@ -176,3 +176,71 @@ func retry(ctx context.Context, st store.Store, fn func(store.Tx) error) error {
 		}
 	}
 }
+
+// Conflicts and intents are listed from a cache keyed by their table's
+// version; changes by another process, by hand, or rolled back must all
+// show (or not) as in the database.
+func TestListsFollowEveryChangeToTheirTables(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "backlogd.db")
+	st, other := open(t, path), open(t, path)
+	ctx := t.Context()
+	count := func() (conflicts, intents int) {
+		t.Helper()
+		if err := st.Tx(ctx, func(tx store.Tx) error {
+			cs, err := tx.Conflicts(ctx)
+			if err != nil {
+				return err
+			}
+			ins, err := tx.Intents(ctx, "jira")
+			conflicts, intents = len(cs), len(ins)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return conflicts, intents
+	}
+	expect := func(when string, conflicts, intents int) {
+		t.Helper()
+		if c, i := count(); c != conflicts || i != intents {
+			t.Errorf("%s: %d conflicts and %d jira intents listed, want %d and %d", when, c, i, conflicts, intents)
+		}
+	}
+	expect("at first", 0, 0)
+	add := func(tx store.Tx, n int) error {
+		if _, err := tx.PutConflict(ctx, store.Conflict{Target: "jira", ItemID: "BL-" + strconv.Itoa(n), Field: backlog.FieldTitle}); err != nil {
+			return err
+		}
+		_, err := tx.AddIntent(ctx, store.Intent{Target: "jira", ItemID: "BL-" + strconv.Itoa(n), Op: store.OpUpdate})
+		return err
+	}
+	if err := st.Tx(ctx, func(tx store.Tx) error { return add(tx, 1) }); err != nil {
+		t.Fatal(err)
+	}
+	expect("after this store added one of each", 1, 1)
+	if err := other.Tx(ctx, func(tx store.Tx) error { return add(tx, 2) }); err != nil {
+		t.Fatal(err)
+	}
+	expect("after another process added one of each", 2, 2)
+	errBoom := errors.New("boom")
+	err := st.Tx(ctx, func(tx store.Tx) error {
+		if err := add(tx, 3); err != nil {
+			return err
+		}
+		cs, err := tx.Conflicts(ctx)
+		if err != nil {
+			return err
+		}
+		if len(cs) != 3 {
+			t.Errorf("inside the transaction that added one, %d conflicts are listed, want 3", len(cs))
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatal(err)
+	}
+	expect("after a rolled back addition", 2, 2)
+	db := raw(t, path)
+	exec(t, db, "DELETE FROM conflicts WHERE item_id = 'BL-1'")
+	exec(t, db, "DELETE FROM intents WHERE item_id = 'BL-1'")
+	expect("after rows were deleted by hand", 1, 1)
+}

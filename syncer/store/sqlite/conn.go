@@ -46,6 +46,8 @@ const (
 	stSeeDelivery
 	stPruneDeliveries
 
+	stTableVersion
+
 	nStmts
 )
 
@@ -92,6 +94,8 @@ var stmtSQL = [nStmts]string{
 	stSeeDelivery: `INSERT INTO deliveries (target, delivery_id, seen_at) VALUES (?, ?, ?)
 		ON CONFLICT (target, delivery_id) DO UPDATE SET seen_at = excluded.seen_at WHERE deliveries.seen_at < ?`,
 	stPruneDeliveries: "DELETE FROM deliveries WHERE seen_at < ?",
+
+	stTableVersion: "SELECT version FROM table_versions WHERE name = ?",
 }
 
 const (

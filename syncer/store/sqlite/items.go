@@ -53,7 +53,7 @@ func (t *tx) Item(ctx context.Context, id string) (backlog.Item, error) {
 		return backlog.Item{}, fmt.Errorf("sqlite: read item %s: %w", id, err)
 	}
 	var it backlog.Item
-	found, err := scanOne(rows, func(r *sql.Rows) (err error) { it, err = scanItem(r); return err })
+	found, err := scanOne(rows, func(r *sql.Rows) (err error) { it, err = t.s.scanItem(r, true); return err })
 	switch {
 	case err != nil:
 		return backlog.Item{}, fmt.Errorf("sqlite: read item %s: %w", id, err)
@@ -84,7 +84,7 @@ func (t *tx) Items(ctx context.Context) ([]backlog.Item, error) {
 				return nil, fmt.Errorf("sqlite: list items: %w", err)
 			}
 		}
-		it, err := scanItem(rows)
+		it, err := t.s.scanItem(rows, false)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list items: %w", err)
 		}
@@ -96,7 +96,9 @@ func (t *tx) Items(ctx context.Context) ([]backlog.Item, error) {
 	return items, nil
 }
 
-func scanItem(r *sql.Rows) (backlog.Item, error) {
+// scanItem reads a row of stItem or stItems; remember adds a decoded item
+// to the cache (a full listing only uses it, so as not to flush it).
+func (s *Store) scanItem(r *sql.Rows, remember bool) (backlog.Item, error) {
 	var (
 		id      string
 		version int64
@@ -106,9 +108,14 @@ func scanItem(r *sql.Rows) (backlog.Item, error) {
 	if err := r.Scan(&id, &version, &updated, &data); err != nil {
 		return backlog.Item{}, err
 	}
-	var it backlog.Item
-	if err := json.Unmarshal(data, &it); err != nil {
-		return backlog.Item{}, fmt.Errorf("item %s: %w", id, err)
+	it, ok := s.items.get(id, data)
+	if !ok {
+		if err := json.Unmarshal(data, &it); err != nil {
+			return backlog.Item{}, fmt.Errorf("item %s: %w", id, err)
+		}
+		if remember {
+			s.items.put(id, bytes.Clone(data), it.Clone())
+		}
 	}
 	it.ID, it.Version, it.Updated = id, version, updated.t
 	return it, nil
@@ -181,6 +188,10 @@ func (t *tx) PutItem(ctx context.Context, it backlog.Item) (backlog.Item, error)
 	if err != nil {
 		return fail(err)
 	}
+	// The next read of the item finds it decoded.
+	cached := out
+	cached.Version, cached.Updated = 0, time.Time{}
+	t.s.items.put(it.ID, data, cached.Clone())
 	out.Updated = now
 	return out, nil
 }

@@ -63,14 +63,44 @@ func (t *tx) Intents(ctx context.Context, target string) ([]store.Intent, error)
 	if err != nil {
 		return fail(err)
 	}
-	id, args := stAllIntents, []any(nil)
-	if target != "" {
-		id, args = stIntents, []any{target}
+	if t.wrote {
+		id, args := stAllIntents, []any(nil)
+		if target != "" {
+			id, args = stIntents, []any{target}
+		}
+		ins, err := scanIntents(c, id, args...)
+		if err != nil {
+			return fail(err)
+		}
+		return ins, nil
 	}
-	t.record(c, id, args)
-	rows, err := c.query(id, args...)
+	version, err := t.tableVersion(c, "intents")
 	if err != nil {
 		return fail(err)
+	}
+	all, ok := t.s.intents.get(version)
+	if !ok {
+		if all, err = scanIntents(c, stAllIntents); err != nil {
+			return fail(err)
+		}
+		t.s.intents.put(version, all)
+	}
+	if target == "" {
+		return all, nil
+	}
+	var ins []store.Intent
+	for _, in := range all {
+		if in.Target == target {
+			ins = append(ins, in)
+		}
+	}
+	return ins, nil
+}
+
+func scanIntents(c *conn, id stmtID, args ...any) ([]store.Intent, error) {
+	rows, err := c.query(id, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var ins []store.Intent
@@ -79,15 +109,12 @@ func (t *tx) Intents(ctx context.Context, target string) ([]store.Intent, error)
 		var op string
 		var created timeScan
 		if err := rows.Scan(&in.ID, &in.Target, &in.ItemID, &op, &created); err != nil {
-			return fail(err)
+			return nil, err
 		}
 		in.Op, in.Created = store.IntentOp(op), created.t
 		ins = append(ins, in)
 	}
-	if err := rows.Err(); err != nil {
-		return fail(err)
-	}
-	return ins, nil
+	return ins, rows.Err()
 }
 
 // PutConflict records a conflict, replacing the open one on the same
@@ -126,24 +153,43 @@ func (t *tx) Conflicts(ctx context.Context) ([]store.Conflict, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
 	}
-	t.record(c, stConflicts, nil)
-	rows, err := c.query(stConflicts)
+	if t.wrote {
+		cs, err := scanConflicts(c)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
+		}
+		return cs, nil
+	}
+	version, err := t.tableVersion(c, "conflicts")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
+	}
+	if cs, ok := t.s.conflicts.get(version); ok {
+		return cs, nil
+	}
+	cs, err := scanConflicts(c)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
+	}
+	t.s.conflicts.put(version, cs)
+	return cs, nil
+}
+
+func scanConflicts(c *conn) ([]store.Conflict, error) {
+	rows, err := c.query(stConflicts)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var cs []store.Conflict
 	for rows.Next() {
 		cf, err := scanConflict(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
+			return nil, err
 		}
 		cs = append(cs, cf)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
-	}
-	return cs, nil
+	return cs, rows.Err()
 }
 
 // Conflict reads one open conflict; store.ErrNotFound if absent.

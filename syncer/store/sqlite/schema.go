@@ -96,6 +96,29 @@ CREATE TABLE deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX deliveries_by_time ON deliveries (seen_at);
 `},
+	{2, "table versions for the conflict and outbox caches", `
+-- Every change to conflicts or intents, by any connection or program,
+-- bumps its table's version in the same transaction; a committed version
+-- therefore names one content, which is what lets readers reuse a list
+-- they already decoded (cache.go).
+CREATE TABLE table_versions (
+	name    TEXT PRIMARY KEY,
+	version INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO table_versions (name, version) VALUES ('conflicts', 0), ('intents', 0);
+CREATE TRIGGER conflicts_inserted AFTER INSERT ON conflicts BEGIN
+	UPDATE table_versions SET version = version + 1 WHERE name = 'conflicts'; END;
+CREATE TRIGGER conflicts_updated AFTER UPDATE ON conflicts BEGIN
+	UPDATE table_versions SET version = version + 1 WHERE name = 'conflicts'; END;
+CREATE TRIGGER conflicts_deleted AFTER DELETE ON conflicts BEGIN
+	UPDATE table_versions SET version = version + 1 WHERE name = 'conflicts'; END;
+CREATE TRIGGER intents_inserted AFTER INSERT ON intents BEGIN
+	UPDATE table_versions SET version = version + 1 WHERE name = 'intents'; END;
+CREATE TRIGGER intents_updated AFTER UPDATE ON intents BEGIN
+	UPDATE table_versions SET version = version + 1 WHERE name = 'intents'; END;
+CREATE TRIGGER intents_deleted AFTER DELETE ON intents BEGIN
+	UPDATE table_versions SET version = version + 1 WHERE name = 'intents'; END;
+`},
 }
 
 // SchemaVersion is the schema version this build of backlogd writes.

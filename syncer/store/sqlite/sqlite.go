@@ -84,6 +84,10 @@ type Store struct {
 	now    func() time.Time
 	db     *sql.DB
 
+	items     *itemCache
+	conflicts listCache[store.Conflict]
+	intents   listCache[store.Intent]
+
 	// writer holds the one write connection while it is free; readers
 	// holds the free read connections (nil when there are none).
 	writer  chan *conn
@@ -136,7 +140,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("sqlite: create the directory of %s: %w", path, err)
 		}
 	}
-	s := &Store{path: path, prefix: o.prefix, now: o.now, closing: make(chan struct{})}
+	s := &Store{path: path, prefix: o.prefix, now: o.now, closing: make(chan struct{}), items: newItemCache()}
 	if err := s.open(ctx, memory, o.readers); err != nil {
 		s.abandon()
 		return nil, err

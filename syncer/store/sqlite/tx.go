@@ -33,6 +33,9 @@ type tx struct {
 	gen0 uint64
 	// reads lists what was read on rd, to be read again by upgrade.
 	reads []readRec
+	// wrote is set at the first write; until then the transaction sees
+	// committed state only, and may use the list caches.
+	wrote bool
 	// err, once set, fails every later operation and the commit.
 	err  error
 	done bool
@@ -55,6 +58,7 @@ func (t *tx) use(ctx context.Context, write bool) (*conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	t.wrote = t.wrote || write
 	if t.wr != nil {
 		return t.wr, nil
 	}
@@ -265,4 +269,17 @@ func scanOne(rows *sql.Rows, scan func(*sql.Rows) error) (bool, error) {
 		return true, err
 	}
 	return true, rows.Close()
+}
+
+// tableVersion reads the version of a table the list caches cover, and
+// records the read: the version stands for the table's whole content.
+func (t *tx) tableVersion(c *conn, table string) (int64, error) {
+	args := []any{table}
+	t.record(c, stTableVersion, args)
+	row, err := c.queryRow(stTableVersion, args...)
+	var v int64
+	if err == nil {
+		err = row.Scan(&v)
+	}
+	return v, err
 }
