@@ -105,19 +105,33 @@ const (
 )
 
 // conn is one connection kept for the store's lifetime, with the
-// statements prepared on it so far.
+// statements prepared on it so far. Each has a database/sql pool of its
+// own: connections are taken once and kept (a pool that closed and
+// reopened them would drop their prepared statements and, for Memory, the
+// data), and read connections sharing one pool would contend for its
+// lock on every statement.
 type conn struct {
+	db    *sql.DB
 	c     *sql.Conn
 	write bool
 	stmts [nStmts]*sql.Stmt
 }
 
 func (s *Store) newConn(ctx context.Context, write bool) (*conn, error) {
-	c, err := s.db.Conn(ctx)
+	db, err := sql.Open("sqlite", s.dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", s.path, err)
 	}
-	cn := &conn{c: c, write: write}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	c, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", s.path, err)
+	}
+	cn := &conn{db: db, c: c, write: write}
 	if !write {
 		// A read connection never writes, even by mistake.
 		for _, p := range []string{"PRAGMA query_only=1", "PRAGMA cache_size=-8192"} {
@@ -181,6 +195,6 @@ func (c *conn) close() error {
 			c.stmts[i] = nil
 		}
 	}
-	errs = append(errs, c.c.Close())
+	errs = append(errs, c.c.Close(), c.db.Close())
 	return errors.Join(errs...)
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -82,7 +81,7 @@ type Store struct {
 	path   string
 	prefix string
 	now    func() time.Time
-	db     *sql.DB
+	dsn    string
 
 	items     *itemCache
 	conflicts listCache[store.Conflict]
@@ -159,18 +158,7 @@ func dsn(path string, memory bool) string {
 }
 
 func (s *Store) open(ctx context.Context, memory bool, readers int) error {
-	db, err := sql.Open("sqlite", dsn(s.path, memory))
-	if err != nil {
-		return fmt.Errorf("sqlite: open %s: %w", s.path, err)
-	}
-	s.db = db
-	// Connections are taken once and kept: a pool that closed and reopened
-	// them would drop their prepared statements and, for Memory, the data.
-	db.SetMaxOpenConns(1 + readers)
-	db.SetMaxIdleConns(1 + readers)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-
+	s.dsn = dsn(s.path, memory)
 	s.writer = make(chan *conn, 1)
 	w, err := s.newConn(ctx, true)
 	if err != nil {
@@ -229,9 +217,6 @@ func (s *Store) abandon() {
 			(<-ch).close()
 		}
 	}
-	if s.db != nil {
-		s.db.Close()
-	}
 }
 
 // Close waits for the transactions under way, checkpoints the
@@ -258,7 +243,6 @@ func (s *Store) Close() error {
 			}
 			errs = append(errs, c.close())
 		}
-		errs = append(errs, s.db.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close %s: %w", s.path, err)
 		}
