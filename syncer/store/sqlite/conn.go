@@ -46,7 +46,7 @@ const (
 	stSeeDelivery
 	stPruneDeliveries
 
-	stTableVersion
+	stTableVersions
 
 	nStmts
 )
@@ -95,7 +95,7 @@ var stmtSQL = [nStmts]string{
 		ON CONFLICT (target, delivery_id) DO UPDATE SET seen_at = excluded.seen_at WHERE deliveries.seen_at < ?`,
 	stPruneDeliveries: "DELETE FROM deliveries WHERE seen_at < ?",
 
-	stTableVersion: "SELECT version FROM table_versions WHERE name = ?",
+	stTableVersions: "SELECT coalesce(max(version) FILTER (WHERE name = 'conflicts'), 0), coalesce(max(version) FILTER (WHERE name = 'intents'), 0) FROM table_versions",
 }
 
 const (

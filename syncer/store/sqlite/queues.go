@@ -74,7 +74,7 @@ func (t *tx) Intents(ctx context.Context, target string) ([]store.Intent, error)
 		}
 		return ins, nil
 	}
-	version, err := t.tableVersion(c, "intents")
+	_, version, err := t.tableVersions(c)
 	if err != nil {
 		return fail(err)
 	}
@@ -160,7 +160,7 @@ func (t *tx) Conflicts(ctx context.Context) ([]store.Conflict, error) {
 		}
 		return cs, nil
 	}
-	version, err := t.tableVersion(c, "conflicts")
+	version, _, err := t.tableVersions(c)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
 	}

@@ -36,6 +36,8 @@ type tx struct {
 	// wrote is set at the first write; until then the transaction sees
 	// committed state only, and may use the list caches.
 	wrote bool
+	// versions caches tableVersions while nothing is written.
+	versions *[2]int64
 	// err, once set, fails every later operation and the commit.
 	err  error
 	done bool
@@ -271,15 +273,21 @@ func scanOne(rows *sql.Rows, scan func(*sql.Rows) error) (bool, error) {
 	return true, rows.Close()
 }
 
-// tableVersion reads the version of a table the list caches cover, and
-// records the read: the version stands for the table's whole content.
-func (t *tx) tableVersion(c *conn, table string) (int64, error) {
-	args := []any{table}
-	t.record(c, stTableVersion, args)
-	row, err := c.queryRow(stTableVersion, args...)
-	var v int64
-	if err == nil {
-		err = row.Scan(&v)
+// tableVersions reads, once per transaction, the versions of the tables
+// the list caches cover, and records the read: the versions stand for
+// the tables' whole content.
+func (t *tx) tableVersions(c *conn) (conflicts, intents int64, err error) {
+	if t.versions == nil {
+		t.record(c, stTableVersions, nil)
+		row, err := c.queryRow(stTableVersions)
+		var v [2]int64
+		if err == nil {
+			err = row.Scan(&v[0], &v[1])
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		t.versions = &v
 	}
-	return v, err
+	return t.versions[0], t.versions[1], nil
 }
