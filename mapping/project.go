@@ -407,6 +407,11 @@ func (c *Client) FromRecord(r connectors.Record, base backlog.Fields) (backlog.F
 func (c *Client) readScalar(routes []*route, parts [][]string, same []bool, base backlog.Fields) (string, error) {
 	f := routes[0].f
 	cands := make([][]string, len(routes))
+	// A route holding no value says nothing when another route holds one
+	// (a status label removed while the state is still "open"): only
+	// when every route is empty is the field empty.
+	informed := make([]bool, len(routes))
+	anyInformed := false
 	for i, rt := range routes {
 		vals := parts[i]
 		if len(vals) > 1 && base != nil {
@@ -421,6 +426,7 @@ func (c *Client) readScalar(routes []*route, parts [][]string, same []bool, base
 			cands[i] = []string{""}
 			continue
 		}
+		informed[i], anyInformed = true, true
 		for _, y := range vals {
 			xs := c.unrender1(rt, y)
 			if len(xs) == 0 && enumDomain(f) == nil {
@@ -439,13 +445,14 @@ func (c *Client) readScalar(routes []*route, parts [][]string, same []bool, base
 		}
 		cands[i] = compact(cands[i])
 	}
-	set := intersect(cands, func(int) bool { return true })
+	use := func(i int) bool { return informed[i] || !anyInformed }
+	set := intersect(cands, use)
 	if len(set) == 0 {
-		set = intersect(cands, func(i int) bool { return !same[i] })
+		set = intersect(cands, func(i int) bool { return use(i) && !same[i] })
 	}
 	if len(set) == 0 {
 		for i := range routes {
-			if !same[i] {
+			if use(i) && !same[i] {
 				set = cands[i]
 				break
 			}

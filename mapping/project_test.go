@@ -168,6 +168,18 @@ func TestFromRecord(t *testing.T) {
 			field: backlog.FieldStatus, want: "todo",
 		},
 		{
+			name:  "a status label removed while the state stays open says nothing: the base stands",
+			edit:  func(f connectors.Fields) { f["labels"] = []string{"phase/build", "team/web", "ux"} },
+			base:  base,
+			field: backlog.FieldStatus, want: "in_review",
+		},
+		{
+			name:  "a record that never had a status label reads from its state, never as an empty status",
+			edit:  func(f connectors.Fields) { f["labels"] = nil },
+			base:  backlog.Fields{backlog.FieldStatus: "todo"},
+			field: backlog.FieldStatus, want: "todo",
+		},
+		{
 			name:  "a second phase label added next to the old one is the edit",
 			edit:  func(f connectors.Fields) { f["labels"] = append(f["labels"], "phase/launch") },
 			base:  base,
