@@ -162,7 +162,9 @@ func (s *Syncer) adoptable(t *target, rec connectors.Record, connected time.Time
 		return false
 	case mapping.AdoptAll:
 	default: // new
-		if !rec.Created.IsZero() && rec.Created.Before(connected) {
+		// Trackers keep creation times in whole seconds: a record of the
+		// second the client was connected in counts as new.
+		if !rec.Created.IsZero() && rec.Created.Before(connected.Truncate(time.Second)) {
 			return false
 		}
 	}

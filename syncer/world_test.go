@@ -1,0 +1,357 @@
+package syncer_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/backlogd/backlogd/backlog"
+	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/connectors/memory"
+	"github.com/backlogd/backlogd/mapping"
+	"github.com/backlogd/backlogd/syncer"
+	"github.com/backlogd/backlogd/syncer/store"
+	"github.com/backlogd/backlogd/syncer/store/sqlite"
+)
+
+// A world is a syncer over a real SQLite store and three in-memory
+// trackers: the product owner's home backlog (every field, internal
+// comments) and two clients with different scopes, field maps and
+// policies.
+
+const worldDaemon = `
+data_dir: %s
+targets:
+  - {name: home, kind: memory}
+  - {name: acme, kind: memory}
+  - {name: globex, kind: memory}
+`
+
+const homeClient = `
+client: home
+target: home
+scope: all
+private: []
+internal_comments: true
+adopt: {mode: all}
+fields: identity
+`
+
+// acmeClient is a tracker with its own field names and a lossy status
+// map; {{policy}} and {{extra}} are replaced per world.
+const acmeClient = `
+client: acme
+target: acme
+scope: clients has acme
+private: [estimate.cost]
+policy: {{policy}}
+adopt: {mode: new, filter: kind = bug, defaults: {kind: bug, status: todo}}
+users: {alice: alice-acme}
+fields:
+  kind: {field: type, values: {epic: Epic, story: Story, bug: Bug, task: Task}}
+  title: summary
+  description: body
+  status: {field: state, values: {todo: Open, in_progress: Open, in_review: Review, done: Closed, cancelled: Closed}}
+  phase: {field: labels, template: "phase/{value}"}
+  labels: labels
+  priority: priority
+  estimate.points: points
+  assignee: {field: assignee, users: true}
+  parent: parent
+{{extra}}
+`
+
+const globexClient = `
+client: globex
+target: globex
+scope: clients has globex and phase in [build, test_feedback]
+policy: manual
+adopt: none
+on_scope_exit: close
+fields:
+  title: title
+  status: status
+  phase: phase
+  teams: teams
+  estimate.effort: effort
+`
+
+type worldOptions struct {
+	acmePolicy string
+	acmeExtra  string // more lines for the acme client file
+	// memory options per tracker (Name is set by the world)
+	tracker func(name string) memory.Options
+	// webhooks makes every tracker deliver signed webhooks to the syncer.
+	webhooks bool
+}
+
+type world struct {
+	t        testing.TB
+	dir      string
+	cfg      *mapping.Config
+	st       store.Store
+	trackers map[string]*memory.Tracker
+	s        *syncer.Syncer
+
+	mu      sync.Mutex
+	pending []delivery // webhooks not yet delivered
+}
+
+type delivery struct {
+	target string
+	header map[string][]string
+	body   []byte
+}
+
+func newWorld(t testing.TB, o worldOptions) *world {
+	t.Helper()
+	if o.acmePolicy == "" {
+		o.acmePolicy = "canonical-wins"
+	}
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("backlogd.yaml", fmt.Sprintf(worldDaemon, dir))
+	write("clients/home.yaml", homeClient)
+	write("clients/acme.yaml", strings.NewReplacer("{{policy}}", o.acmePolicy, "{{extra}}", o.acmeExtra).Replace(acmeClient))
+	write("clients/globex.yaml", globexClient)
+	cfg, err := mapping.Load(filepath.Join(dir, "backlogd.yaml"))
+	if err != nil {
+		t.Fatalf("world config: %v", err)
+	}
+	w := &world{t: t, dir: dir, cfg: cfg, trackers: map[string]*memory.Tracker{}}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	w.st = st
+	conns := map[string]connectors.Connector{}
+	for _, name := range []string{"home", "acme", "globex"} {
+		mo := memory.Options{}
+		if o.tracker != nil {
+			mo = o.tracker(name)
+		}
+		mo.Name = name
+		mo.KeyPrefix = strings.ToUpper(name)
+		if o.webhooks {
+			mo.WebhookSecret = "s3cret-" + name
+			target := name
+			mo.Webhook = func(h http.Header, body []byte) {
+				w.mu.Lock()
+				w.pending = append(w.pending, delivery{target: target, header: h, body: body})
+				w.mu.Unlock()
+			}
+		}
+		tr := memory.New(mo)
+		w.trackers[name] = tr
+		conns[name] = tr
+	}
+	w.s, err = syncer.New(cfg, st, conns, syncer.Options{})
+	if err != nil {
+		t.Fatalf("syncer.New: %v", err)
+	}
+	return w
+}
+
+// put stores canonical items as the product owner's edits.
+func (w *world) put(items ...backlog.Item) {
+	w.t.Helper()
+	ctx := context.Background()
+	err := w.st.Tx(ctx, func(tx store.Tx) error {
+		for _, it := range items {
+			if it.ID == "" {
+				id, err := tx.NextItemID(ctx)
+				if err != nil {
+					return err
+				}
+				it.ID = id
+			} else if cur, err := tx.Item(ctx, it.ID); err == nil {
+				it.Version = cur.Version
+			}
+			if _, err := tx.PutItem(ctx, it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.t.Fatalf("put: %v", err)
+	}
+	for _, it := range items {
+		if it.ID != "" {
+			w.s.Enqueue(it.ID)
+		}
+	}
+}
+
+// edit changes one canonical item.
+func (w *world) edit(id string, f func(*backlog.Item)) {
+	w.t.Helper()
+	it := w.item(id)
+	f(&it)
+	if err := it.Validate(); err != nil {
+		w.t.Fatalf("edit %s: %v", id, err)
+	}
+	w.put(it)
+}
+
+func (w *world) item(id string) backlog.Item {
+	w.t.Helper()
+	var it backlog.Item
+	err := w.st.Tx(context.Background(), func(tx store.Tx) error {
+		var err error
+		it, err = tx.Item(context.Background(), id)
+		return err
+	})
+	if err != nil {
+		w.t.Fatalf("item %s: %v", id, err)
+	}
+	return it
+}
+
+func (w *world) items() []backlog.Item {
+	w.t.Helper()
+	var items []backlog.Item
+	err := w.st.Tx(context.Background(), func(tx store.Tx) error {
+		var err error
+		items, err = tx.Items(context.Background())
+		return err
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return items
+}
+
+func (w *world) conflicts() []store.Conflict {
+	w.t.Helper()
+	var cs []store.Conflict
+	err := w.st.Tx(context.Background(), func(tx store.Tx) error {
+		var err error
+		cs, err = tx.Conflicts(context.Background())
+		return err
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return cs
+}
+
+func (w *world) sync() {
+	w.t.Helper()
+	if err := w.s.SyncOnce(context.Background()); err != nil {
+		w.t.Fatalf("SyncOnce: %v", err)
+	}
+}
+
+// deliver hands the pending webhooks to the syncer and drains.
+func (w *world) deliver() {
+	w.t.Helper()
+	w.mu.Lock()
+	ds := w.pending
+	w.pending = nil
+	w.mu.Unlock()
+	for _, d := range ds {
+		if code, msg := w.s.Webhook(context.Background(), d.target, d.header, d.body); code >= 300 {
+			w.t.Fatalf("webhook to %s: %d %s", d.target, code, msg)
+		}
+	}
+	if err := w.s.Drain(context.Background()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// record returns the one record of tracker name carrying marker id.
+func (w *world) record(name, id string) connectors.Record {
+	w.t.Helper()
+	var found []connectors.Record
+	for _, r := range w.trackers[name].Records() {
+		if r.Marker == id {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		w.t.Fatalf("%s holds %d records marked %s, want 1", name, len(found), id)
+	}
+	return found[0]
+}
+
+// markers lists the markers of a tracker's records, sorted, repeats kept.
+func (w *world) markers(name string) []string {
+	var ms []string
+	for _, r := range w.trackers[name].Records() {
+		ms = append(ms, r.Marker)
+	}
+	slices.Sort(ms)
+	return ms
+}
+
+func (w *world) converged() {
+	w.t.Helper()
+	drift, err := w.s.Verify(context.Background())
+	if err != nil {
+		w.t.Fatalf("Verify: %v", err)
+	}
+	for _, d := range drift {
+		w.t.Errorf("drift: %s", d)
+	}
+}
+
+func (w *world) resetCalls() {
+	for _, tr := range w.trackers {
+		tr.ResetCalls()
+	}
+}
+
+func (w *world) calls(name string) memory.Calls { return w.trackers[name].Calls() }
+
+// sampleBacklog is a small backlog across both clients and the phases.
+func sampleBacklog() []backlog.Item {
+	return []backlog.Item{
+		{ID: "BL-1", Kind: backlog.Epic, Title: "Checkout", Status: backlog.InProgress, Phase: backlog.Build, Clients: []string{"acme"},
+			Estimate: backlog.Estimate{Cost: backlog.Money{Amount: "48000", Currency: "EUR"}}},
+		{ID: "BL-2", Kind: backlog.Story, Title: "Pay by card", Status: backlog.Todo, Phase: backlog.Build, Parent: "BL-1",
+			Clients: []string{"acme", "globex"}, Labels: []string{"checkout"}, Assignee: "alice",
+			Estimate: backlog.Estimate{Points: 5, Effort: 3, Cost: backlog.Money{Amount: "4200", Currency: "EUR"}}},
+		{ID: "BL-3", Kind: backlog.Bug, Title: "Totals round wrongly", Status: backlog.Todo, Phase: backlog.TestFeedback,
+			Clients: []string{"globex"}, Teams: []string{"backend"}},
+		{ID: "BL-4", Kind: backlog.Task, Title: "Staging environment", Status: backlog.Done, Phase: backlog.Kickoff,
+			Clients: []string{"globex"}},
+		{ID: "BL-5", Kind: backlog.Task, Title: "Renegotiate hosting", Status: backlog.Todo, Phase: backlog.Consolidation,
+			Estimate: backlog.Estimate{Cost: backlog.Money{Amount: "15000", Currency: "EUR"}}},
+	}
+}
+
+func (w *world) seed() {
+	w.t.Helper()
+	ctx := context.Background()
+	items := sampleBacklog()
+	err := w.st.Tx(ctx, func(tx store.Tx) error {
+		for range items {
+			if _, err := tx.NextItemID(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.put(items...)
+	w.sync()
+}
