@@ -1,0 +1,397 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/backlogd/backlogd/connectors/registry"
+	"github.com/backlogd/backlogd/mapping"
+	"github.com/backlogd/backlogd/syncer"
+	"github.com/backlogd/backlogd/syncer/store"
+	"github.com/backlogd/backlogd/syncer/store/sqlite"
+)
+
+func cmdValidate(_ context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(c.config)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range cfg.Targets {
+		if !registry.Known(t.Kind) {
+			errs = append(errs, fmt.Errorf("%s:%d: target %s: unknown kind %q; use one of %s", t.File, t.Line, t.Name, t.Kind, strings.Join(registry.Kinds(), ", ")))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return configError(fmt.Errorf("invalid config:\n%w", err))
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d targets, %d clients)\n", c.config, len(cfg.Targets), len(cfg.Clients))
+	for _, cl := range cfg.Clients {
+		fmt.Fprintf(stdout, "  client %-12s target %-16s scope: %s\n", cl.ID, cl.Target, cl.Scope)
+	}
+	return nil
+}
+
+func cmdPlan(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	s, err := newSetup(ctx, c.config, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	dir, err := os.MkdirTemp("", "backlogd-plan-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	scratch, err := sqlite.Open(ctx, dir+"/plan.db", sqlite.WithIDPrefix(s.cfg.IDPrefix))
+	if err != nil {
+		return err
+	}
+	defer scratch.Close()
+	p, err := s.sync.Plan(ctx, scratch)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	fmt.Fprint(stdout, p.String())
+	return nil
+}
+
+// daemonURL returns the base URL of a running daemon for cfg, or "" if
+// none answers.
+func daemonURL(ctx context.Context, cfg *mapping.Config) string {
+	base := "http://" + cfg.Listen
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return base
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(c.config)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	if base := daemonURL(ctx, cfg); base != "" {
+		var sts []syncer.TargetStatus
+		if err := getJSON(ctx, base+"/api/v1/status", &sts); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "TARGET\tCLIENT\tKIND\tSTATE\tLAST POLL\tQUEUE\tOLDEST\tPAUSED UNTIL\tLAST ERROR\n")
+		for _, st := range sts {
+			state := "ok"
+			switch {
+			case !st.PausedUntil.IsZero():
+				state = "rate-limited"
+			case !st.Reached:
+				state = "connecting"
+			case st.LastError != "":
+				state = "failing"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", st.Target, st.Client, st.Kind, state,
+				ago(st.LastPoll), st.Queue, st.OldestWait, orDash(st.PausedUntil), st.LastError)
+			for _, p := range st.Parked {
+				fmt.Fprintf(tw, "\t\t\tparked\t\t\t\t\t%s\n", p)
+			}
+		}
+		return nil
+	}
+	// No daemon answering: report what the store knows.
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var links []store.Link
+	var conflicts []store.Conflict
+	var intents []store.Intent
+	err = st.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		if links, err = tx.Links(ctx, ""); err != nil {
+			return err
+		}
+		if conflicts, err = tx.Conflicts(ctx); err != nil {
+			return err
+		}
+		intents, err = tx.Intents(ctx, "")
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "no daemon answers on %s; from the store:\n", cfg.Listen)
+	fmt.Fprintf(tw, "TARGET\tCLIENT\tLINKED\tGONE\tUNLINKED\tOUTBOX\tCONFLICTS\tLAST SYNC\tLAST ERROR\n")
+	for _, t := range cfg.Targets {
+		var linked, gone, unlinked, pending, open int
+		var last time.Time
+		var lastErr string
+		for _, l := range links {
+			if l.Target != t.Name {
+				continue
+			}
+			switch l.State {
+			case store.LinkActive:
+				linked++
+			case store.LinkGone:
+				gone++
+			default:
+				unlinked++
+			}
+			if l.SyncedAt.After(last) {
+				last = l.SyncedAt
+			}
+			if l.LastError != "" {
+				lastErr = l.ItemID + ": " + l.LastError
+			}
+		}
+		for _, in := range intents {
+			if in.Target == t.Name {
+				pending++
+			}
+		}
+		for _, c := range conflicts {
+			if c.Target == t.Name {
+				open++
+			}
+		}
+		client := "-"
+		if cs := cfg.ClientsOf(t.Name); len(cs) > 0 {
+			client = cs[0].ID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", t.Name, client, linked, gone, unlinked, pending, open, ago(last), lastErr)
+	}
+	return nil
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+func orDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func cmdConflicts(ctx context.Context, args []string, stdout io.Writer) error {
+	resolve := len(args) > 0 && args[0] == "resolve"
+	if resolve {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("conflicts", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	take := fs.String("take", "", "canonical or tracker: which side's value wins")
+	// Accept `resolve ID --take X` as well as `resolve --take X ID`.
+	var id string
+	if resolve && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if resolve && id == "" && fs.NArg() > 0 {
+		id = fs.Arg(0)
+	}
+	cfg, err := loadConfig(c.config)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if resolve {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || *take == "" {
+			return &exitError{code: 2, err: errors.New("usage: backlogd conflicts resolve ID --take canonical|tracker")}
+		}
+		cf, err := syncer.ResolveConflict(ctx, st, n, *take)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "conflict %d on %s %s (%s) resolved: %s value kept; it syncs at the next reconcile\n", n, cf.Target, cf.ItemID, cf.Field, *take)
+		if base := daemonURL(ctx, cfg); base != "" {
+			postResync(ctx, base, cf.Target, cf.ItemID)
+		}
+		return nil
+	}
+	var cs []store.Conflict
+	if err := st.Tx(ctx, func(tx store.Tx) error {
+		var err error
+		cs, err = tx.Conflicts(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		fmt.Fprintln(stdout, "No conflicts waiting.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	fmt.Fprintf(tw, "ID\tCLIENT\tTARGET\tITEM\tFIELD\tCANONICAL\tTRACKER\tSINCE\n")
+	for _, cf := range cs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%q\t%q\t%s\n", cf.ID, cf.Client, cf.Target, cf.ItemID, cf.Field, cf.Canonical, cf.Remote, ago(cf.Created))
+	}
+	fmt.Fprintln(tw, "\nresolve with: backlogd conflicts resolve ID --take canonical|tracker")
+	return nil
+}
+
+func postResync(ctx context.Context, base, target, item string) error {
+	url := base + "/api/v1/resync?target=" + target + "&item=" + item
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("resync: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+func cmdResync(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("resync", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	target := fs.String("target", "", "target to reconcile (default: all)")
+	item := fs.String("item", "", "only this canonical item")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(c.config)
+	if err != nil {
+		return err
+	}
+	if base := daemonURL(ctx, cfg); base != "" {
+		if err := postResync(ctx, base, *target, *item); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "queued on the running daemon")
+		return nil
+	}
+	s, err := newSetup(ctx, c.config, nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	switch {
+	case *target == "" && *item == "":
+		err = s.sync.SyncOnce(ctx)
+	case *target == "":
+		s.sync.Enqueue(*item)
+		err = s.sync.Drain(ctx)
+	default:
+		if err = s.sync.EnqueueTarget(ctx, *target, *item); err == nil {
+			err = s.sync.Drain(ctx)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "resync done")
+	return nil
+}
+
+func cmdHealthcheck(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	addr := fs.String("addr", envOr("BACKLOGD_LISTEN", "127.0.0.1:9464"), "daemon listen address")
+	path := fs.String("path", "/healthz", "endpoint to check (/healthz or /readyz)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+*addr+*path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck %s: %w", *addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("healthcheck %s%s: %s %s", *addr, *path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

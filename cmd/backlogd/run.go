@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/backlogd/backlogd/mapping"
+	"github.com/backlogd/backlogd/syncer"
+	"github.com/backlogd/backlogd/syncer/metrics"
+	"github.com/backlogd/backlogd/syncer/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// daemon is a running backlogd: one store and listener for its lifetime,
+// and a syncer that a reload replaces as a whole.
+type daemon struct {
+	configPath string
+	log        *slog.Logger
+	store      store.Store
+	metrics    *metrics.Metrics
+	grace      time.Duration
+	root       context.Context
+	prom       http.Handler
+
+	mu      sync.Mutex // serialises reloads
+	cfg     *mapping.Config
+	current atomic.Pointer[running]
+}
+
+// running is one generation of the syncer.
+type running struct {
+	sync    *syncer.Syncer
+	handler http.Handler
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	grace := fs.Duration("grace", 10*time.Second, "how long in-flight writes may finish after SIGTERM")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(c.config)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr, "json")
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, metrics.BuildInfo{Version: version, Revision: revision, GoVersion: runtime.Version()})
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing store", "error", err)
+		}
+	}()
+	d := &daemon{
+		configPath: c.config, log: log, store: st, metrics: m, grace: *grace, root: ctx,
+		prom: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+	}
+	s, err := d.build(cfg)
+	if err != nil {
+		return configError(err)
+	}
+	d.launch(s, cfg)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w; set listen: in %s to a free address", cfg.Listen, err, c.config)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			d.current.Load().handler.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "error", err)
+		}
+	}()
+	log.Info("backlogd started", "listen", ln.Addr().String(), "version", version, "targets", len(cfg.Targets), "clients", len(cfg.Clients))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if err := d.reload(ctx); err != nil {
+				log.Error("reload rejected; the running config stays in force", "error", err)
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info("shutting down: no new work, finishing in-flight writes", "grace", d.grace)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.grace+5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	r := d.current.Load()
+	r.cancel()
+	<-r.done
+	log.Info("stopped")
+	return nil
+}
+
+// build makes a syncer generation for cfg without starting it, so a bad
+// config is refused before anything running is touched.
+func (d *daemon) build(cfg *mapping.Config) (*syncer.Syncer, error) {
+	conns, err := buildConnectors(d.root, cfg, d.log, d.metrics, nil)
+	if err != nil {
+		return nil, err
+	}
+	return syncer.New(cfg, d.store, conns, syncer.Options{Logger: d.log, Metrics: d.metrics, Grace: d.grace})
+}
+
+// launch starts a built generation and makes it the one serving HTTP.
+func (d *daemon) launch(s *syncer.Syncer, cfg *mapping.Config) {
+	clients := map[string][]string{}
+	for _, c := range cfg.Clients {
+		clients[c.Target] = append(clients[c.Target], c.ID)
+	}
+	d.metrics.Known(s.Targets(), clients)
+	ctx, cancel := context.WithCancel(d.root)
+	r := &running{sync: s, cancel: cancel, done: make(chan struct{})}
+	r.handler = s.Handler(d.prom, d.reload)
+	go func() {
+		defer close(r.done)
+		if err := s.Run(ctx); err != nil {
+			d.log.Error("syncer stopped", "error", err)
+		}
+	}()
+	d.cfg = cfg
+	d.current.Store(r)
+}
+
+// reload reads the config again; an invalid one is rejected whole and the
+// running generation keeps going. Store and listener changes need a
+// restart and are reported as such.
+func (d *daemon) reload(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg, err := mapping.Load(d.configPath)
+	if err == nil {
+		var s *syncer.Syncer
+		if s, err = d.build(cfg); err == nil {
+			if cfg.Listen != d.cfg.Listen || cfg.Store != d.cfg.Store || cfg.DataDir != d.cfg.DataDir {
+				d.log.Warn("listen, data_dir and store changes take effect at the next restart")
+			}
+			// Stop the old generation before the new one starts: two
+			// syncers must never reconcile the same keys at once.
+			old := d.current.Load()
+			old.cancel()
+			<-old.done
+			d.launch(s, cfg)
+			for _, t := range old.sync.Targets() {
+				if _, ok := cfg.Target(t); !ok {
+					d.metrics.Forget(t)
+				}
+			}
+			d.metrics.Reload("success")
+			d.log.Info("config reloaded", "targets", len(cfg.Targets), "clients", len(cfg.Clients))
+			return nil
+		}
+	}
+	d.metrics.Reload("failure")
+	return fmt.Errorf("invalid config, keeping the running one: %w", err)
+}
