@@ -117,7 +117,9 @@ fields:
 
 // demoBacklog is the canonical backlog the demo starts from.
 func demoBacklog() []backlog.Item {
-	eur := func(a string) backlog.Estimate { return backlog.Estimate{Cost: backlog.Money{Amount: a, Currency: "EUR"}} }
+	eur := func(a string) backlog.Estimate {
+		return backlog.Estimate{Cost: backlog.Money{Amount: a, Currency: "EUR"}}
+	}
 	est := func(effort, points float64, cost string) backlog.Estimate {
 		e := eur(cost)
 		e.Effort, e.Points = effort, points
@@ -661,4 +663,3 @@ func listOrEmpty(lines []string) string {
 	}
 	return ":\n        " + strings.Join(lines, "\n        ")
 }
-
