@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -218,6 +219,33 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
+// BenchmarkReadThenWrite is a transaction that reads a link and writes
+// it back (the syncer's park, a conflict resolution): it starts on a
+// read connection and moves to the write connection at PutLink.
+func BenchmarkReadThenWrite(b *testing.B) {
+	st := benchStore(b, "file")
+	ids := fill(b, st, 1000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	i := 0
+	for b.Loop() {
+		id := ids[i%len(ids)]
+		i++
+		if err := st.Tx(ctx, func(tx store.Tx) error {
+			l, err := tx.Link(ctx, "jira", id)
+			if err != nil {
+				return err
+			}
+			l.LastError = "parked " + strconv.Itoa(i)
+			return tx.PutLink(ctx, l)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	report(b, cpu0)
+}
+
 // BenchmarkOutbox is a push's two transactions: the intent before the
 // remote write, then the link and the acknowledgement after it.
 func BenchmarkOutbox(b *testing.B) {
@@ -250,14 +278,15 @@ func BenchmarkOutbox(b *testing.B) {
 }
 
 // BenchmarkFootprint100k stores 100,000 linked items and reports what
-// each costs on disk and in memory, and how long full listings take.
-// Run it with -benchtime=1x.
+// each costs on disk and in memory while the store is open, and what the
+// full listings the syncer makes (Items for a sweep, Links for the
+// gauges) cost. Run it with -benchtime=1x.
 func BenchmarkFootprint100k(b *testing.B) {
 	const n = 100_000
 	for b.Loop() {
 		dir := b.TempDir()
 		path := filepath.Join(dir, "backlogd.db")
-		heap0, rss0 := heapInUse(), rss()
+		heap0, rss0 := settledMemory()
 		st, err := sqlite.Open(context.Background(), path)
 		if err != nil {
 			b.Fatal(err)
@@ -265,8 +294,11 @@ func BenchmarkFootprint100k(b *testing.B) {
 		start := time.Now()
 		fill(b, st, n)
 		fillTime := time.Since(start)
+		heap1, rss1 := settledMemory()
 
 		ctx := context.Background()
+		var ms0, ms1, ms2 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
 		start = time.Now()
 		var items []backlog.Item
 		var links []store.Link
@@ -274,16 +306,16 @@ func BenchmarkFootprint100k(b *testing.B) {
 			b.Fatal(err)
 		}
 		itemsTime := time.Since(start)
+		runtime.ReadMemStats(&ms1)
 		start = time.Now()
 		if err := st.Tx(ctx, func(tx store.Tx) (err error) { links, err = tx.Links(ctx, ""); return err }); err != nil {
 			b.Fatal(err)
 		}
 		linksTime := time.Since(start)
+		runtime.ReadMemStats(&ms2)
 		if len(items) != n || len(links) != n {
 			b.Fatalf("listed %d items and %d links, want %d each", len(items), len(links), n)
 		}
-		items, links = nil, nil
-		heap1, rss1 := heapInUse(), rss()
 		if err := st.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -294,8 +326,19 @@ func BenchmarkFootprint100k(b *testing.B) {
 		b.ReportMetric(float64(max(rss1-rss0, 0))/n, "rss-B/item")
 		b.ReportMetric(float64(n)/fillTime.Seconds(), "fill-items/s")
 		b.ReportMetric(float64(itemsTime.Milliseconds()), "Items-ms")
+		b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/n, "Items-alloc-B/item")
 		b.ReportMetric(float64(linksTime.Milliseconds()), "Links-ms")
+		b.ReportMetric(float64(ms2.TotalAlloc-ms1.TotalAlloc)/n, "Links-alloc-B/item")
 	}
+}
+
+// settledMemory returns the Go heap in use and the resident memory once
+// garbage is collected and returned to the system.
+func settledMemory() (heap, resident int64) {
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse), rss()
 }
 
 // report adds the CPU time per operation (all goroutines, the
@@ -306,13 +349,6 @@ func report(b *testing.B, cpu0 int64) {
 		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "op/s")
-}
-
-func heapInUse() int64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse)
 }
 
 // rss is the process's resident memory (Linux), which includes SQLite's
