@@ -19,13 +19,16 @@ import (
 // Jira does not let a status be set: an issue moves through the
 // transitions its workflow offers from its current status, some of which
 // ask for fields (a resolution, a comment). The API only tells which
-// transitions are available now, so the connector learns the workflow
-// graph as it goes (per issue type), plans the shortest known path to the
-// status the mapping wants, takes one transition, and reads the
-// transitions again. Where the graph is still unknown it explores toward
-// the target's status category (to do, in progress, done), never through
-// a status twice. What cannot be done is a terminal error naming the
-// issue, the transition and the field, never a retry loop.
+// transitions are available now (reading whole workflows needs an
+// administrator), so the connector learns the workflow graph as it goes
+// (per issue type), plans the cheapest known path to the status the
+// mapping wants (avoiding detours through other done statuses), takes one
+// transition, and reads the transitions again. Where the graph is still
+// unknown it explores toward the target's status category (to do, in
+// progress, done), never through a status twice and never into another
+// done status while something else is offered. What cannot be done is a
+// terminal error naming the issue, the transition and the field, never a
+// retry loop.
 
 // transition is one transition as GET …/transitions?expand=transitions.fields
 // lists it. go-jira's Transition keeps only "required" of each field.
@@ -44,9 +47,10 @@ type transitionField struct {
 	AllowedValues   []json.RawMessage  `json:"allowedValues"`
 }
 
-// edge is a transition of the learned workflow graph.
+// edge is a transition of the learned workflow graph, with the fields it
+// requires.
 type edge struct {
-	id, name, to string
+	t transition
 }
 
 // learn records the transitions available from status for issue type.
@@ -60,39 +64,52 @@ func (c *Connector) learn(issueType, status string, ts []transition) {
 	}
 	var es []edge
 	for _, t := range ts {
-		es = append(es, edge{id: t.ID, name: t.Name, to: t.To.Name})
+		es = append(es, edge{t: t})
 	}
 	g[status] = es
 }
 
-// plan returns the shortest known path of transitions (breadth first)
-// from one status to another, or nil.
-func (c *Connector) plan(issueType, from, to string) []edge {
+// detour is the cost of passing through a done status that is not the
+// target: resolving an issue as Won't Do on the way to In Progress would
+// notify people and stamp a resolution.
+const detour = 10
+
+// plan returns the cheapest known path of transitions from one status to
+// another (every hop costs 1, a detour through another done status
+// more), or nil.
+func (c *Connector) plan(m *meta, issueType, from, to string) []transition {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.graph[issueType]
-	type step struct {
-		status string
-		path   []edge
-	}
-	seen := map[string]bool{from: true}
-	queue := []step{{status: from}}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		for _, e := range g[s.status] {
-			if seen[e.to] {
-				continue
+	cost := map[string]int{from: 0}
+	path := map[string][]transition{from: nil}
+	done := map[string]bool{}
+	for {
+		cur, best := "", -1
+		for st, d := range cost {
+			if !done[st] && (best < 0 || d < best || d == best && st < cur) {
+				cur, best = st, d
 			}
-			p := append(slices.Clone(s.path), e)
-			if e.to == to {
-				return p
+		}
+		if best < 0 {
+			return nil
+		}
+		if cur == to {
+			return path[cur]
+		}
+		done[cur] = true
+		for _, e := range g[cur] {
+			next := e.t.To.Name
+			w := 1
+			if next != to && m.category[next] == "done" {
+				w = detour
 			}
-			seen[e.to] = true
-			queue = append(queue, step{status: e.to, path: p})
+			if d, seen := cost[next]; !seen || best+w < d {
+				cost[next] = best + w
+				path[next] = append(slices.Clone(path[cur]), e.t)
+			}
 		}
 	}
-	return nil
 }
 
 // categoryRank orders status categories along a workflow.
@@ -121,7 +138,7 @@ func (c *Connector) moveTo(ctx context.Context, m *meta, is *issue, w write) err
 			return connectors.Terminalf("jira: %s: status %q not reached within %d transitions (now %q); check the workflow or raise the limit", key, target, c.cfg.MaxTransitions, current)
 		}
 		c.learn(issueType, current, avail)
-		t, err := c.nextTransition(m, key, issueType, current, target, avail, visited)
+		t, err := c.nextTransition(m, key, issueType, current, target, avail, visited, w)
 		if err != nil {
 			return err
 		}
@@ -156,16 +173,28 @@ func (c *Connector) moveTo(ctx context.Context, m *meta, is *issue, w write) err
 	return nil
 }
 
-// nextTransition picks the first transition of the shortest known path,
+// nextTransition picks the first transition of the cheapest known path,
 // or explores: an available transition to a status not visited yet,
-// nearest to the target's category, unexplored statuses first.
-func (c *Connector) nextTransition(m *meta, key, issueType, current, target string, avail []transition, visited map[string]bool) (transition, error) {
+// moving toward the target's category, never into another done status
+// while something else is offered. A known path whose transitions need
+// fields no one supplies fails before the first hop.
+func (c *Connector) nextTransition(m *meta, key, issueType, current, target string, avail []transition, visited map[string]bool, w write) (transition, error) {
 	byID := map[string]transition{}
 	for _, t := range avail {
 		byID[t.ID] = t
 	}
-	if p := c.plan(issueType, current, target); len(p) > 0 {
-		if t, ok := byID[p[0].id]; ok {
+	if p := c.plan(m, issueType, current, target); len(p) > 0 {
+		from := current
+		for _, t := range p {
+			for _, fk := range sortedKeys(t.Fields) {
+				f := t.Fields[fk]
+				if _, ok := c.transitionValue(fk, f, t, w); !ok && f.Required && !f.HasDefaultValue {
+					return transition{}, missingField(key, from, t, fk, f)
+				}
+			}
+			from = t.To.Name
+		}
+		if t, ok := byID[p[0].ID]; ok {
 			return t, nil
 		}
 	}
@@ -185,21 +214,48 @@ func (c *Connector) nextTransition(m *meta, key, issueType, current, target stri
 		}
 		return transition{}, connectors.Terminalf("jira: %s: no workflow path from %q to status %q; the transitions offered are %s: add a transition to the workflow or map the status to one it reaches", key, current, target, strings.Join(offered, ", "))
 	}
-	goal := categoryRank(m.category[target])
+	here, goal := categoryRank(m.category[current]), categoryRank(m.category[target])
 	c.mu.Lock()
 	known := c.graph[issueType]
-	sort.SliceStable(cands, func(i, j int) bool {
-		di := abs(categoryRank(m.category[cands[i].To.Name]) - goal)
-		dj := abs(categoryRank(m.category[cands[j].To.Name]) - goal)
-		if di != dj {
-			return di < dj
+	rank := func(t transition) (int, int, int, int) {
+		to := t.To.Name
+		r := categoryRank(m.category[to])
+		sideways := 0
+		if m.category[to] == "done" && to != target {
+			sideways = 1 // resolving on the way: last resort
 		}
-		_, ki := known[cands[i].To.Name]
-		_, kj := known[cands[j].To.Name]
-		return !ki && kj
+		between := 1
+		if r >= min(here, goal) && r <= max(here, goal) {
+			between = 0
+		}
+		_, explored := known[to]
+		k := 0
+		if explored {
+			k = 1
+		}
+		return sideways, between, abs(r - goal), k
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		a1, a2, a3, a4 := rank(cands[i])
+		b1, b2, b3, b4 := rank(cands[j])
+		if a1 != b1 {
+			return a1 < b1
+		}
+		if a2 != b2 {
+			return a2 < b2
+		}
+		if a3 != b3 {
+			return a3 < b3
+		}
+		return a4 < b4
 	})
 	c.mu.Unlock()
 	return cands[0], nil
+}
+
+func missingField(key, from string, t transition, fk string, f transitionField) error {
+	return connectors.Terminalf("jira: %s: transition %q (%s → %s) requires field %q (%s), which neither the mapping nor the target's transition_fields supplies; add transition_fields: {%q: {%s: …}} to the target's settings%s",
+		key, t.Name, from, t.To.Name, orName(f.Name, fk), fk, t.To.Name, fk, allowed(f))
 }
 
 func abs(n int) int {
@@ -221,8 +277,7 @@ func (c *Connector) transitionBody(ctx context.Context, m *meta, key, from strin
 		v, ok := c.transitionValue(fk, f, t, w)
 		if !ok {
 			if f.Required && !f.HasDefaultValue {
-				return nil, connectors.Terminalf("jira: %s: transition %q (%s → %s) requires field %q (%s), which neither the mapping nor the target's transition_fields supplies; add transition_fields: {%q: {%s: …}} to the target's settings%s",
-					key, t.Name, from, t.To.Name, orName(f.Name, fk), fk, t.To.Name, fk, allowed(f))
+				return nil, missingField(key, from, t, fk, f)
 			}
 			continue
 		}

@@ -1,6 +1,7 @@
 package jirafake
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -679,7 +680,7 @@ func (s *Server) createIssue(body []byte, me User, ver string) reply {
 		if p.Key == "" || len(p.Value) == 0 {
 			return fail(http.StatusBadRequest, "The property key and value must be set.")
 		}
-		is.Properties[p.Key] = p.Value
+		is.Properties[p.Key] = compact(p.Value)
 	}
 	s.add(is)
 	rep := reply{status: http.StatusCreated, body: map[string]string{"id": strconv.Itoa(is.ID), "key": is.Key, "self": s.URL + "/rest/api/" + ver + "/issue/" + strconv.Itoa(is.ID)}}
@@ -1154,6 +1155,15 @@ func (s *Server) comments(r *http.Request, is *Issue, id string, q map[string][]
 	return fail(http.StatusMethodNotAllowed, "method not allowed")
 }
 
+// compact stores JSON as Jira hands it back: without white space.
+func compact(b []byte) json.RawMessage {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return json.RawMessage(slices.Clone(b))
+	}
+	return buf.Bytes()
+}
+
 func first(v []string) string {
 	if len(v) == 0 {
 		return ""
@@ -1187,7 +1197,7 @@ func (s *Server) properties(r *http.Request, is *Issue, key string, body []byte)
 			return fail(http.StatusBadRequest, "The property value is too long.")
 		}
 		_, existed := is.Properties[key]
-		is.Properties[key] = json.RawMessage(slices.Clone(body))
+		is.Properties[key] = compact(body)
 		// Properties do not change the issue's updated time, but the
 		// index learns them like any write.
 		s.indexLater(is)
