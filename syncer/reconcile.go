@@ -379,7 +379,6 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 			return "", err
 		}
 		if pulled {
-			s.metrics.FieldsChanged(t.name, c.ID, "pulled", "any", len(m.Pull))
 			for _, f := range m.Pull.Names() {
 				s.metrics.FieldsChanged(t.name, c.ID, "pulled", fieldGroup(f), 1)
 			}
@@ -397,13 +396,6 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 		if intent, err = s.announce(ctx, t, item.ID, store.OpUpdate); err != nil {
 			return "", err
 		}
-		if rec.Marker == "" {
-			// A person removed the marker (or the record was adopted): put
-			// it back so a lost link can always be found again.
-			if err := t.conn.SetMarker(ctx, rec.ID, item.ID); err != nil {
-				return "", fmt.Errorf("repair marker of %s on %s: %w", item.ID, t.name, err)
-			}
-		}
 		if len(diff) > 0 {
 			updated, err := t.conn.Update(ctx, rec.ID, rec.Version, diff)
 			if err != nil {
@@ -412,6 +404,14 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 			rec.Version, rec.Updated = updated.Version, updated.Updated
 			for _, f := range m.Push.Names() {
 				s.metrics.FieldsChanged(t.name, c.ID, "pushed", fieldGroup(f), 1)
+			}
+		}
+		if rec.Marker == "" {
+			// A person removed the marker (or the record was adopted): put
+			// it back so a lost link can always be found again. After the
+			// update, whose version check it would otherwise fail.
+			if err := t.conn.SetMarker(ctx, rec.ID, item.ID); err != nil {
+				return "", fmt.Errorf("repair marker of %s on %s: %w", item.ID, t.name, err)
 			}
 		}
 		if links, err = s.applyComments(ctx, t, rec.ID, commentOps, links); err != nil {

@@ -31,11 +31,18 @@ func (s *Syncer) Handler(metrics http.Handler, reload func(context.Context) erro
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable", "error": err.Error()})
 			return
 		}
-		if ok, why := s.Ready(); !ok {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "waiting for targets", "targets": why})
+		ok, waiting, failing := s.Ready()
+		body := map[string]any{"status": "ready"}
+		if len(failing) > 0 {
+			body["failing"] = failing
+		}
+		if !ok {
+			body["status"] = "waiting for targets"
+			body["waiting"] = waiting
+			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, body)
 	})
 	mux.HandleFunc("GET /api/v1/items", func(w http.ResponseWriter, r *http.Request) {
 		var items []backlog.Item

@@ -588,26 +588,25 @@ func (s *Syncer) Status() []TargetStatus {
 	return out
 }
 
-// Ready reports whether every target has been reached at least once, and
-// why not.
-func (s *Syncer) Ready() (bool, string) {
-	var waiting []string
+// Ready reports whether every target has been tried: reached at least
+// once, or failing with a reason. A failing tracker does not make the
+// daemon unready: unready would cut every other client's webhooks off
+// too. waiting names the targets not tried yet, failing the ones whose
+// last attempt failed, with the reason.
+func (s *Syncer) Ready() (ready bool, waiting, failing []string) {
 	for _, name := range s.order {
 		t := s.targets[name]
 		t.mu.Lock()
-		ok, why := t.reached, t.lastError
+		reached, why := t.reached, t.lastError
 		t.mu.Unlock()
-		if !ok {
-			if why == "" {
-				why = "not reached yet"
-			}
-			waiting = append(waiting, name+": "+why)
+		switch {
+		case why != "":
+			failing = append(failing, name+": "+why)
+		case !reached:
+			waiting = append(waiting, name)
 		}
 	}
-	if len(waiting) > 0 {
-		return false, strings.Join(waiting, "; ")
-	}
-	return true, ""
+	return len(waiting) == 0, waiting, failing
 }
 
 // fieldGroup buckets a field for the fields-changed metric (bounded).

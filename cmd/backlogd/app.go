@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,10 +41,19 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// loadConfig loads the config files. BACKLOGD_LISTEN, when set,
+// overrides listen: so a container's healthcheck and its daemon always
+// agree on the address.
 func loadConfig(path string) (*mapping.Config, error) {
 	cfg, err := mapping.Load(path)
 	if err != nil {
 		return nil, configError(fmt.Errorf("invalid config:\n%w", err))
+	}
+	if v := os.Getenv("BACKLOGD_LISTEN"); v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return nil, configError(fmt.Errorf("BACKLOGD_LISTEN=%q is not a host:port address; write it like 0.0.0.0:9464", v))
+		}
+		cfg.Listen = v
 	}
 	return cfg, nil
 }

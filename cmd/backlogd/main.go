@@ -36,9 +36,12 @@ The config defaults to configs/backlogd.yaml, or $BACKLOGD_CONFIG.
 `
 
 // exitError carries a process exit code: 2 for bad usage or config.
+// logged means the error already went to the log (run's JSON lines), so
+// main does not print it again as plain text.
 type exitError struct {
-	code int
-	err  error
+	code   int
+	err    error
+	logged bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -58,7 +61,9 @@ func main() {
 	if errors.As(err, &ee) {
 		code = ee.code
 	}
-	fmt.Fprintf(os.Stderr, "backlogd: %v\n", err)
+	if ee == nil || !ee.logged {
+		fmt.Fprintf(os.Stderr, "backlogd: %v\n", err)
+	}
 	os.Exit(code)
 }
 

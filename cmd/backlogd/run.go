@@ -49,7 +49,7 @@ type running struct {
 	done    chan struct{}
 }
 
-func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
+func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -62,6 +62,20 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr, "json")
+	// From here on a fatal error is one more JSON line, like every other
+	// event of the daemon, not a plain-text line a log pipeline chokes on.
+	defer func() {
+		if err == nil {
+			return
+		}
+		log.Error("backlogd stopped", "error", err)
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		err = &exitError{code: code, err: err, logged: true}
+	}()
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, metrics.BuildInfo{Version: version, Revision: revision, GoVersion: runtime.Version()})
 	st, err := openStore(ctx, cfg)
@@ -161,7 +175,7 @@ func (d *daemon) launch(s *syncer.Syncer, cfg *mapping.Config) {
 func (d *daemon) reload(context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cfg, err := mapping.Load(d.configPath)
+	cfg, err := loadConfig(d.configPath)
 	if err == nil {
 		var s *syncer.Syncer
 		if s, err = d.build(cfg); err == nil {
