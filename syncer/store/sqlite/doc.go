@@ -20,4 +20,9 @@
 // fails with store.ErrStale and the caller reads again. Another process
 // (the CLI's `backlogd conflicts resolve` next to a running daemon) may
 // use the same file; SQLite's locks and busy timeout order the two.
+//
+// Decoded items and the lists of open conflicts and pending intents, which
+// every reconcile reads, are cached, keyed by what the database holds (an
+// item's stored bytes, a table version that triggers maintain), so a cache
+// can never answer differently from the file.
 package sqlite

@@ -19,7 +19,8 @@ import (
 
 // NextItemID allocates a fresh canonical id. The sequence only grows, and
 // PutItem moves it past any id stored directly, so an id is never handed
-// out twice.
+// out twice; only an id allocated in a transaction that rolled back, which
+// nothing ever saw, may come again.
 func (t *tx) NextItemID(ctx context.Context) (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

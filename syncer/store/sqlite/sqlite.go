@@ -237,8 +237,11 @@ func (s *Store) Close() error {
 		var errs []error
 		for _, c := range conns {
 			if c.write {
-				// Leave one self-contained file behind; a failure only
-				// means the log is replayed at the next open.
+				// Keep the query planner's statistics fresh, as SQLite
+				// advises at close, and leave one self-contained file
+				// behind; a failure only means the log is replayed at the
+				// next open.
+				_, _ = c.c.ExecContext(context.Background(), "PRAGMA optimize")
 				_, _ = c.c.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 			}
 			errs = append(errs, c.close())

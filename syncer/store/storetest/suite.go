@@ -11,9 +11,9 @@ import (
 
 // Harness is what a store's test gives the suite.
 type Harness struct {
-	// New returns a fresh, empty store. The harness closes it when the
-	// test ends (with t.Cleanup); Close must then tolerate a store the
-	// suite already closed through Reopen.
+	// New returns a fresh, empty store and closes it when the test ends
+	// (t.Cleanup). The suite may have closed it already through Reopen,
+	// so that cleanup must tolerate a closed store.
 	New func(t *testing.T) store.Store
 	// Reopen closes st without any other call to it, as a crash between
 	// two transactions would leave it, and opens the same database again.
