@@ -200,6 +200,7 @@ type Server struct {
 	hooks       []func(w http.ResponseWriter)
 	crashCreate bool
 	searches    int
+	jqls        []string
 	// index is what search sees: snapshots of issues, updated from
 	// pending once their lag has passed.
 	index   map[int]*Issue
@@ -322,6 +323,13 @@ func (s *Server) Stats() Stats {
 		st.ByClass[k] = v
 	}
 	return st
+}
+
+// Queries returns the JQL of every search answered, oldest first.
+func (s *Server) Queries() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.jqls)
 }
 
 // ResetStats zeroes the request counters.

@@ -597,6 +597,7 @@ func (s *Server) search(r *http.Request, q map[string][]string, body []byte, me 
 	}
 	maxResults = min(maxResults, s.opts.MaxResults)
 	s.searches++
+	s.jqls = append(s.jqls, jql)
 	s.reindex()
 	qr, err := parseJQL(jql)
 	if err != nil {
