@@ -95,7 +95,6 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-
 func mkdirWrite(path, body string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
