@@ -71,7 +71,18 @@ func jqlString(s string) string {
 }
 
 // jqlMinute writes t as JQL reads dates: minutes in the user's time zone.
-func jqlMinute(m *meta, t time.Time) string { return t.In(m.loc).Format("2006-01-02 15:04") }
+// Near a daylight saving change a local time can name two instants (the
+// repeated hour in autumn) and Jira may read the later one: the bound is
+// then moved an hour earlier, which only lists a few issues again.
+func jqlMinute(m *meta, t time.Time) string {
+	_, off := t.In(m.loc).Zone()
+	_, before := t.Add(-2 * time.Hour).In(m.loc).Zone()
+	_, after := t.Add(2 * time.Hour).In(m.loc).Zone()
+	if off != before || off != after {
+		t = t.Add(-time.Hour)
+	}
+	return t.In(m.loc).Format("2006-01-02 15:04")
+}
 
 // cursor is the state of Changes between calls, stored by the syncer as
 // an opaque string.

@@ -126,3 +126,16 @@ func TestChanges(t *testing.T) {
 		}
 	})
 }
+
+func TestJQLBoundsAroundDaylightSavingChanges(t *testing.T) {
+	paris, _ := time.LoadLocation("Europe/Paris")
+	m := &meta{loc: paris}
+	// 27 October 2030, 02:30 happens twice in Paris; 00:40 UTC is the
+	// first 02:40, and Jira may read "02:40" as the second one.
+	if got := jqlMinute(m, time.Date(2030, 10, 27, 0, 40, 0, 0, time.UTC)); got != "2030-10-27 01:40" {
+		t.Errorf("near the change: %s", got)
+	}
+	if got := jqlMinute(m, time.Date(2030, 7, 1, 8, 15, 30, 0, time.UTC)); got != "2030-07-01 10:15" {
+		t.Errorf("in summer: %s", got)
+	}
+}

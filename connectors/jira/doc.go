@@ -11,7 +11,7 @@
 //	  flavor: cloud                     # or datacenter; detected from /rest/api/2/serverInfo when left out
 //	  user: po@acme.com                 # Cloud: the API token's account; Data Center: leave out for a PAT
 //	  token: env:ACME_JIRA_TOKEN
-//	  webhook_secret: env:ACME_JIRA_WEBHOOK_SECRET   # optional
+//	  webhook_secret: env:ACME_JIRA_WEBHOOK_SECRET   # webhooks are refused without it
 //	  page_size: 100                    # issues per search page, 1..100
 //	  time_zone: Europe/Paris           # overrides the user's zone from /myself
 //	  default_issue_type: Task          # for records created without an issue type
@@ -98,9 +98,11 @@
 //
 // # Webhooks
 //
-// ParseWebhook verifies X-Hub-Signature (sha256, constant time) when a
-// webhook_secret is set and turns issue and comment events into ids to
-// re-read; polling repairs lost deliveries.
+// ParseWebhook verifies X-Hub-Signature (sha256, constant time) against
+// the webhook_secret (deliveries are refused without one: Jira Data
+// Center before 10 cannot sign, and is served by polling alone) and turns
+// issue and comment events into ids to re-read, deletions into deleted
+// ids; polling repairs lost deliveries.
 //
 // Package jirafake is an in-process fake of both products' REST APIs for
 // tests and the demo; the conformance suite runs against it for both
