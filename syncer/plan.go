@@ -377,7 +377,11 @@ func firstLine(s string) string {
 
 // ResolveConflict settles a parked conflict by moving the link's base so
 // the next reconcile sees only one side changed: taking the canonical
-// value makes it a push, taking the tracker's makes it a pull.
+// value makes it a push, taking the tracker's makes it a pull. The
+// values are the latest the syncer saw (a parked conflict is refreshed
+// at every reconcile), and the canonical one is read afresh; if the
+// tracker changed again since, the field is parked again with the new
+// values rather than settled blindly.
 func ResolveConflict(ctx context.Context, st store.Store, id int64, take string) (store.Conflict, error) {
 	var c store.Conflict
 	err := st.Tx(ctx, func(tx store.Tx) error {
@@ -397,6 +401,11 @@ func ResolveConflict(ctx context.Context, st store.Store, id int64, take string)
 			l.Base[c.Field] = c.Remote
 		case "tracker":
 			l.Base[c.Field] = c.Canonical
+			if it, err := tx.Item(ctx, c.ItemID); err == nil && c.Field != backlog.FieldParent {
+				// The parent is in the target's view (see parents.go); every
+				// other field projects as the item holds it.
+				l.Base[c.Field] = it.Get(c.Field)
+			}
 		default:
 			return fmt.Errorf("--take %q: want canonical or tracker", take)
 		}

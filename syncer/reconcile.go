@@ -32,7 +32,7 @@ type view struct {
 	hasItem bool
 	link    store.Link
 	hasLink bool
-	parked  map[backlog.Field]int64 // open manual conflicts, field → id
+	parked  map[backlog.Field]store.Conflict // open manual conflicts by field
 	intents []store.Intent
 }
 
@@ -62,9 +62,9 @@ func (s *Syncer) read(ctx context.Context, t *target, id string) (view, error) {
 		for _, c := range conflicts {
 			if c.Target == t.name && c.ItemID == id {
 				if v.parked == nil {
-					v.parked = map[backlog.Field]int64{}
+					v.parked = map[backlog.Field]store.Conflict{}
 				}
-				v.parked[c.Field] = c.ID
+				v.parked[c.Field] = c
 			}
 		}
 		ins, err := tx.Intents(ctx, t.name)
@@ -454,13 +454,15 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 }
 
 // conflictsChanged reports whether the conflict queue needs a write: a
-// new conflict, or a parked one that the two sides settled by themselves.
-func conflictsChanged(parked map[backlog.Field]int64, in mergeInput, m mergeResult) bool {
+// new conflict, a parked one that the two sides settled by themselves, or
+// a parked one whose values moved on (what `backlogd conflicts` shows and
+// what resolving it takes must be the values as they are now).
+func conflictsChanged(parked map[backlog.Field]store.Conflict, in mergeInput, m mergeResult) bool {
 	if len(m.Conflicts) > 0 {
 		return true
 	}
-	for f := range parked {
-		if in.Canonical[f] == in.Remote[f] {
+	for f, c := range parked {
+		if in.Canonical[f] == in.Remote[f] || c.Canonical != in.Canonical[f] || c.Remote != in.Remote[f] {
 			return true
 		}
 	}
@@ -479,9 +481,16 @@ func (s *Syncer) saveConflicts(ctx context.Context, tx store.Tx, t *target, v vi
 			return err
 		}
 	}
-	for f, id := range v.parked {
-		if in.Canonical[f] == in.Remote[f] {
-			if err := tx.DeleteConflict(ctx, id); err != nil {
+	for f, c := range v.parked {
+		switch {
+		case in.Canonical[f] == in.Remote[f]:
+			if err := tx.DeleteConflict(ctx, c.ID); err != nil {
+				return err
+			}
+		case c.Canonical != in.Canonical[f] || c.Remote != in.Remote[f]:
+			// Still in conflict, with newer values on one side or both.
+			c.Canonical, c.Remote = in.Canonical[f], in.Remote[f]
+			if _, err := tx.PutConflict(ctx, c); err != nil {
 				return err
 			}
 		}

@@ -239,6 +239,33 @@ func TestConflictPolicies(t *testing.T) {
 		}
 		w.converged()
 	})
+	t.Run("a parked conflict shows the latest values, and resolving takes them", func(t *testing.T) {
+		w := newWorld(t, worldOptions{})
+		w.seed()
+		r := w.record("globex", "BL-3")
+		w.trackers["globex"].Edit(r.ID, connectors.Fields{"title": {"globex 1"}})
+		w.edit("BL-3", func(it *backlog.Item) { it.Title = "canonical 1" })
+		w.sync()
+		// Both sides move on while the conflict waits for a person.
+		w.trackers["globex"].Edit(r.ID, connectors.Fields{"title": {"globex 2"}})
+		w.edit("BL-3", func(it *backlog.Item) { it.Title = "canonical 2" })
+		w.sync()
+		cs := w.conflicts()
+		if len(cs) != 1 || cs[0].Canonical != "canonical 2" || cs[0].Remote != "globex 2" {
+			t.Fatalf("conflicts = %+v, want one showing canonical 2 against globex 2", cs)
+		}
+		if _, err := syncer.ResolveConflict(context.Background(), w.st, cs[0].ID, "canonical"); err != nil {
+			t.Fatal(err)
+		}
+		w.sync()
+		if got := w.record("globex", "BL-3").Fields.Get("title"); got != "canonical 2" {
+			t.Errorf("after taking the canonical value, globex title = %q", got)
+		}
+		if n := len(w.conflicts()); n != 0 {
+			t.Errorf("%d conflicts after resolving: the resolution was stale and re-parked", n)
+		}
+		w.converged()
+	})
 	t.Run("a parked conflict closes itself when the sides agree again", func(t *testing.T) {
 		w := newWorld(t, worldOptions{})
 		w.seed()
