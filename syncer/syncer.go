@@ -426,18 +426,12 @@ func (s *Syncer) refreshGauges(ctx context.Context) {
 		s.metrics.SetQueue(t.name, t.queue.Len(), t.queue.Oldest())
 	}
 	_ = s.store.Tx(ctx, func(tx store.Tx) error {
-		links, err := tx.Links(ctx, "")
+		counts, err := tx.LinkCounts(ctx)
 		if err != nil {
 			return err
 		}
-		linked := map[string]int{}
-		for _, l := range links {
-			if l.State == store.LinkActive {
-				linked[l.Target]++
-			}
-		}
 		for name := range s.targets {
-			s.metrics.SetLinked(name, linked[name])
+			s.metrics.SetLinked(name, counts[name][store.LinkActive])
 		}
 		conflicts, err := tx.Conflicts(ctx)
 		if err != nil {

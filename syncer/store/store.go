@@ -137,6 +137,9 @@ type Tx interface {
 	LinkByRemote(ctx context.Context, target, remoteID string) (Link, error)
 	// Links lists a target's links ("" for every target).
 	Links(ctx context.Context, target string) ([]Link, error)
+	// LinkCounts counts the links of every target by state, without
+	// reading them (the gauges refresh it every few seconds).
+	LinkCounts(ctx context.Context) (map[string]map[LinkState]int, error)
 	// PutLink creates or replaces the link (target, item).
 	PutLink(ctx context.Context, l Link) error
 

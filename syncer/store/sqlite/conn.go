@@ -28,6 +28,7 @@ const (
 	stLinkByRemote
 	stLinks
 	stAllLinks
+	stLinkCounts
 	stPutLink
 
 	stCursor
@@ -69,6 +70,7 @@ var stmtSQL = [nStmts]string{
 	stLinkByRemote: "SELECT " + linkCols + " FROM links WHERE target = ? AND remote_id = ? ORDER BY state = 'active' DESC, synced_at DESC, item_num, item_id LIMIT 1",
 	stLinks:        "SELECT " + linkCols + " FROM links WHERE target = ? ORDER BY item_num, item_id",
 	stAllLinks:     "SELECT " + linkCols + " FROM links ORDER BY target, item_num, item_id",
+	stLinkCounts:   "SELECT target, state, count(*) FROM links GROUP BY target, state",
 	stPutLink: `INSERT INTO links (` + linkCols + `, item_num) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (target, item_id) DO UPDATE SET remote_id = excluded.remote_id, remote_key = excluded.remote_key,
 		url = excluded.url, state = excluded.state, base = excluded.base, comments = excluded.comments,

@@ -102,6 +102,38 @@ func (t *tx) Links(ctx context.Context, target string) ([]store.Link, error) {
 	return links, nil
 }
 
+// LinkCounts counts the links of every target by state.
+func (t *tx) LinkCounts(ctx context.Context) (map[string]map[store.LinkState]int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, err := t.use(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: count links: %w", err)
+	}
+	t.record(c, stLinkCounts, nil)
+	rows, err := c.query(stLinkCounts)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: count links: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[store.LinkState]int{}
+	for rows.Next() {
+		var target, state string
+		var n int
+		if err := rows.Scan(&target, &state, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: count links: %w", err)
+		}
+		if out[target] == nil {
+			out[target] = map[store.LinkState]int{}
+		}
+		out[target][store.LinkState(state)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: count links: %w", err)
+	}
+	return out, nil
+}
+
 func scanLink(r *sql.Rows) (store.Link, error) {
 	var (
 		l                       store.Link

@@ -222,3 +222,35 @@ func (s *suite) cursors(t *testing.T) {
 		t.Errorf("Cursor(github) is %q, want %q", got, `W/"etag-1"`)
 	}
 }
+
+func (s *suite) linkCounts(t *testing.T) {
+	st, ctx := s.fresh(t)
+	count := func() map[string]map[store.LinkState]int {
+		t.Helper()
+		var n map[string]map[store.LinkState]int
+		do(t, ctx, st, func(tx store.Tx) (err error) { n, err = tx.LinkCounts(ctx); return err })
+		return n
+	}
+	if n := count(); len(n) != 0 {
+		t.Errorf("LinkCounts of an empty store = %v, want none", n)
+	}
+	for i, state := range []store.LinkState{store.LinkActive, store.LinkActive, store.LinkGone, store.LinkUnlinked, store.LinkActive} {
+		l := fullLink("acme", "BL-"+strconv.Itoa(i+1))
+		l.RemoteID = "r" + strconv.Itoa(i+1)
+		l.State = state
+		putLink(t, ctx, st, l)
+	}
+	g := fullLink("globex", "BL-1")
+	putLink(t, ctx, st, g)
+	// Replacing a link moves it between states; it is still one link.
+	g.State = store.LinkGone
+	putLink(t, ctx, st, g)
+	got := count()
+	want := map[string]map[store.LinkState]int{
+		"acme":   {store.LinkActive: 3, store.LinkGone: 1, store.LinkUnlinked: 1},
+		"globex": {store.LinkGone: 1},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("LinkCounts = %v, want %v", got, want)
+	}
+}

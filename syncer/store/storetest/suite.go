@@ -52,6 +52,7 @@ func Run(t *testing.T, h Harness) {
 		{"PutLink replaces the link of the same target and item", s.linkReplace, false},
 		{"a missing link is ErrNotFound, by item and by record", s.linkMissing, false},
 		{"Links lists one target's links, or every target's for the empty name", s.linksByTarget, false},
+		{"LinkCounts counts links per target and state", s.linkCounts, false},
 		{"a cursor reads empty until stored, then as last stored, per target", s.cursors, false},
 		{"intents are listed oldest first, by target or all, and deleted once", s.intents, false},
 		{"a conflict reads back with every field, by id and in the list, oldest first", s.conflictRoundTrip, false},
