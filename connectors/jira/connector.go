@@ -271,18 +271,17 @@ func (c *Connector) statusErr(op string, resp *http.Response, body []byte) error
 	case s == http.StatusConflict:
 		return fmt.Errorf("%s: %s: %w", where, msg, connectors.ErrConflict)
 	case s == http.StatusBadRequest || s == http.StatusUnprocessableEntity:
-		return connectors.Terminal(&badRequest{where: where, msg: msg, fields: jiraFieldErrors(body)})
+		return connectors.Terminal(&badRequest{where: where, msg: msg})
 	}
 	return fmt.Errorf("%s: HTTP %d: %s", where, s, msg)
 }
 
 // badRequest is a 400: Jira refused the values. It is wrapped as
 // terminal: sending them again changes nothing. Callers that know more
-// (a transition, a field) read fields to say which.
+// (a transition) read msg to say which.
 type badRequest struct {
-	where  string
-	msg    string
-	fields map[string]string
+	where string
+	msg   string
 }
 
 func (e *badRequest) Error() string {
@@ -307,14 +306,6 @@ func jiraMessage(body []byte) string {
 		return "no details"
 	}
 	return t
-}
-
-func jiraFieldErrors(body []byte) map[string]string {
-	var e gojira.Error
-	if json.Unmarshal(body, &e) != nil {
-		return nil
-	}
-	return e.Errors
 }
 
 func sortedKeys[V any](m map[string]V) []string {

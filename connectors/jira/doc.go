@@ -38,6 +38,10 @@
 // The Epic Link (Data Center and older Cloud projects) holds the epic's id
 // like parent does; map parent to whichever the project uses.
 //
+// An issue moved to another project (a new key) reads as
+// connectors.ErrNotFound from this target, like a GitHub transfer; its id
+// does not change, so a link made by id survives a key change.
+//
 // Comments keep their visibility: a restricted comment is internal, and
 // an internal comment is created restricted to internal_visibility. Jira
 // replaces a comment's visibility on edit, so edits send it again.
