@@ -291,3 +291,22 @@ func TestAPersonsEditInJiraReadsAsMarkdown(t *testing.T) {
 		}
 	}
 }
+
+func TestMentionsInBodies(t *testing.T) {
+	ctx := context.Background()
+	c, srv := newFake(t, jirafake.Options{Flavor: jirafake.Cloud})
+	r, err := c.Create(ctx, "BL-1", fields(FieldSummary, "x", FieldDescription, "Ping @here, @team and @alice@acme.com; mail bob@acme.com."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Stats().ByClass["user"]; n != 1 {
+		t.Errorf("%d user look-ups; only the e-mail names a Jira user", n)
+	}
+	is, _ := srv.Issue(r.ID)
+	if !strings.Contains(string(is.Description), `"type":"mention","attrs":{"id":"`+jirafake.Alice.AccountID) {
+		t.Errorf("no mention of alice: %s", is.Description)
+	}
+	if got := r.Fields.Get(FieldDescription); got != "Ping @here, @team and @alice@acme.com; mail bob@acme.com." {
+		t.Errorf("read back %q", got)
+	}
+}

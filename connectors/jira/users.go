@@ -181,6 +181,11 @@ func (x mentions) Name(id string) (string, bool) {
 func (c *Connector) mentionsIn(ctx context.Context, m *meta, md string) markup.Mentions {
 	x := mentions{ids: map[string]userRef{}, names: map[string]string{}}
 	for _, n := range markup.MarkdownMentions(md) {
+		// Cloud records name people by e-mail or account id: anything
+		// else ("@here", "@team") is not looked up.
+		if m.cloud && !strings.Contains(n, "@") && !accountIDRE.MatchString(n) {
+			continue
+		}
 		if r, err := c.users.resolve(ctx, m, n); err == nil {
 			if r.display == "" || r.display == n {
 				r.display = n
