@@ -17,6 +17,7 @@ import (
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/connectors/github/githubfake"
+	"github.com/backlogd/backlogd/connectors/jira/jirafake"
 	"github.com/backlogd/backlogd/connectors/redmine/redminefake"
 	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer"
@@ -26,8 +27,9 @@ import (
 // The demo runs the real daemon code end to end, in process and offline:
 // the config files are written to a temporary directory and loaded by
 // the same loader as `run`; the connectors are built by the registry;
-// Acme's GitHub and Globex's Redmine are fakes served over HTTP on
-// loopback; the product owner's home backlog is a directory of YAML files;
+// Acme's GitHub, Globex's Jira Cloud and Umbrella's Redmine are fakes of
+// those APIs served over HTTP on loopback; the product owner's home
+// backlog is a directory of YAML files;
 // the store is a temporary SQLite file. Every step checks what each
 // participant can see, and the demo fails if one check does not hold.
 
@@ -54,12 +56,22 @@ targets:
       repo: webshop
       token: env:ACME_GITHUB_TOKEN
       base_url: {{.GitHub}}
-  - name: globex-redmine
+  - name: globex-jira
+    kind: jira
+    settings:
+      url: {{.Jira}}
+      project: GLX
+      user: {{.JiraUser}}
+      token: env:GLOBEX_JIRA_TOKEN
+      transition_fields:
+        Done: {resolution: Done}
+        "Won't Do": {resolution: "Won't Do", comment: Closed from the product backlog}
+  - name: umbrella-redmine
     kind: redmine
     settings:
       url: {{.Redmine}}
       project: sync-test
-      api_key: env:GLOBEX_REDMINE_KEY
+      api_key: env:UMBRELLA_REDMINE_KEY
       requests_per_second: -1
 `
 
@@ -97,12 +109,28 @@ fields:
   assignee: {field: assignees, users: true}
   parent: parent
 `,
-	"globex.yaml": `# Globex, an industrial client, on Redmine: only the build and
-# test-feedback phases, in its own vocabulary; edits are reviewed.
+	"globex.yaml": `# Globex, an industrial client, on Jira Cloud: only the build and
+# test-feedback phases, in its own workflow; its edits are reviewed.
 client: globex
-target: globex-redmine
+target: globex-jira
 scope: clients has globex and phase in [build, test_feedback]
 policy: manual
+adopt: none
+fields:
+  kind: {field: issuetype, values: {epic: Epic, story: Story, bug: Bug, task: Task}}
+  title: summary
+  description: description
+  status: {field: status, values: {todo: Backlog, in_progress: In Progress, in_review: Code Review, done: Done, cancelled: "Won't Do"}}
+  phase: {field: labels, template: "phase-{value}"}
+  estimate.points: {field: Story Points}
+  priority: {field: priority, values: {highest: Highest, high: High, medium: Medium, low: Low, lowest: Lowest}}
+`,
+	"umbrella.yaml": `# Umbrella, a public lab, on its own Redmine: trackers for kinds, a
+# custom field for the phase, estimated hours for the effort.
+client: umbrella
+target: umbrella-redmine
+scope: clients has umbrella and phase != kickoff
+policy: tracker-wins
 adopt: none
 fields:
   kind: {field: tracker, values: {epic: Feature, story: Feature, bug: Bug, task: Support}}
@@ -134,10 +162,10 @@ func demoBacklog() []backlog.Item {
 			Estimate: est(3, 5, "4200"), Priority: backlog.High,
 			Acceptance: []string{"a saved card pays with one click", "3-D Secure still applies"}},
 		{ID: "BL-3", Kind: backlog.Bug, Title: "Basket total rounds wrongly", Status: backlog.Todo, Phase: backlog.TestFeedback,
-			Clients: []string{"acme", "globex"}, Priority: backlog.High, Estimate: est(1, 0, "900"),
+			Clients: []string{"acme", "globex", "umbrella"}, Priority: backlog.High, Estimate: est(1, 0, "900"),
 			Description: "Totals of **3 items or more** are off by one cent."},
 		{ID: "BL-4", Kind: backlog.Story, Title: "Export orders as CSV", Status: backlog.Todo, Phase: backlog.Build,
-			Clients: []string{"globex"}, Estimate: est(2, 3, "2600"), Priority: backlog.Medium},
+			Clients: []string{"globex", "umbrella"}, Estimate: est(2, 3, "2600"), Priority: backlog.Medium},
 		{ID: "BL-5", Kind: backlog.Task, Title: "Set up the staging environment", Status: backlog.Done, Phase: backlog.Kickoff,
 			Clients: []string{"globex"}, Teams: []string{"ops"}, Estimate: eur("1200")},
 		{ID: "BL-6", Kind: backlog.Story, Title: "Machine status dashboard", Status: backlog.InProgress, Phase: backlog.Build,
@@ -149,7 +177,7 @@ func demoBacklog() []backlog.Item {
 		{ID: "BL-9", Kind: backlog.Task, Title: "Renegotiate hosting", Status: backlog.Todo, Phase: backlog.Consolidation,
 			Estimate: eur("15000"), Description: "Internal only: no client sees this."},
 		{ID: "BL-10", Kind: backlog.Story, Title: "Accessibility audit", Status: backlog.Todo, Phase: backlog.Consolidation,
-			Clients: []string{"acme", "globex"}, Teams: []string{"design"}, Estimate: est(4, 5, "3100")},
+			Clients: []string{"acme", "globex", "umbrella"}, Teams: []string{"design"}, Estimate: est(4, 5, "3100")},
 	}
 }
 
@@ -189,27 +217,29 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 type demo struct {
-	out            io.Writer
-	cfg            *mapping.Config
-	st             store.Store
-	sync           *syncer.Syncer
-	conns          map[string]connectors.Connector
-	gh             *githubfake.Server
-	rm             *redminefake.Server
-	acme, globex   connectors.Connector // a person's view of each client's tracker
-	home           connectors.Connector
-	passed, failed int
+	out   io.Writer
+	cfg   *mapping.Config
+	st    store.Store
+	sync  *syncer.Syncer
+	conns map[string]connectors.Connector
+	gh    *githubfake.Server
+	jira  *jirafake.Server
+	rm    *redminefake.Server
+	// A person's view of each tracker, through its API.
+	home, acme, globex, umbrella connectors.Connector
+	passed, failed               int
 }
 
 func newDemo(ctx context.Context, dir string, out io.Writer, verbose bool) (*demo, error) {
 	d := &demo{out: out}
 	d.gh = githubfake.New(githubfake.Options{Collaborators: []string{"alice-gh", "bobdev", "acme-qa"}})
+	d.jira = jirafake.New(jirafake.Options{Project: "GLX"})
 	d.rm = redminefake.New()
-	secrets := demoSecrets{"ACME_GITHUB_TOKEN": d.gh.Options().Token, "GLOBEX_REDMINE_KEY": d.rm.APIKey}
+	secrets := demoSecrets{"ACME_GITHUB_TOKEN": d.gh.Options().Token, "GLOBEX_JIRA_TOKEN": jirafake.APIToken, "UMBRELLA_REDMINE_KEY": d.rm.APIKey}
 
 	var daemon strings.Builder
 	err := template.Must(template.New("daemon").Parse(demoDaemon)).Execute(&daemon, map[string]string{
-		"Dir": dir, "GitHub": d.gh.URL, "Redmine": d.rm.URL,
+		"Dir": dir, "GitHub": d.gh.URL, "Jira": d.jira.URL, "JiraUser": jirafake.BotEmail, "Redmine": d.rm.URL,
 	})
 	if err != nil {
 		return nil, err
@@ -243,7 +273,7 @@ func newDemo(ctx context.Context, dir string, out io.Writer, verbose bool) (*dem
 	if err != nil {
 		return nil, err
 	}
-	d.acme, d.globex, d.home = people["acme-github"], people["globex-redmine"], people["home"]
+	d.home, d.acme, d.globex, d.umbrella = people["home"], people["acme-github"], people["globex-jira"], people["umbrella-redmine"]
 	if d.st, err = openStore(ctx, d.cfg); err != nil {
 		return nil, err
 	}
@@ -258,6 +288,7 @@ func (d *demo) Close() {
 		d.st.Close()
 	}
 	d.gh.Close()
+	d.jira.Close()
 	d.rm.Close()
 }
 
@@ -390,11 +421,11 @@ func hasComment(r connectors.Record, body string) bool {
 }
 
 func (d *demo) run(ctx context.Context) error {
-	fmt.Fprintf(d.out, "backlogd demo: one canonical backlog, the product owner's home backlog (YAML files),\n"+
-		"Acme on GitHub Issues and Globex on Redmine (both fakes of the real APIs, over HTTP).\n")
+	fmt.Fprintf(d.out, "backlogd demo: one canonical backlog and the product owner's home backlog (YAML files);\n"+
+		"Acme on GitHub Issues, Globex on Jira Cloud, Umbrella on Redmine (fakes of those APIs, over HTTP).\n")
 
 	// 1. Initial projection.
-	d.step("1. Initial projection", "10 canonical items; Acme sees its items, Globex its build and test-feedback items; costs stay home.")
+	d.step("1. Initial projection", "10 canonical items; each client sees its own, in its own terms; costs stay home.")
 	err := d.st.Tx(ctx, func(tx store.Tx) error {
 		for _, it := range demoBacklog() {
 			if _, err := tx.NextItemID(ctx); err != nil {
@@ -412,22 +443,23 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.syncOnce(ctx); err != nil {
 		return err
 	}
-	want := map[string][]string{
-		"home":   {"BL-1", "BL-2", "BL-3", "BL-4", "BL-5", "BL-6", "BL-7", "BL-8", "BL-9", "BL-10"},
-		"acme":   {"BL-1", "BL-2", "BL-3", "BL-8", "BL-10"},
-		"globex": {"BL-3", "BL-4", "BL-6", "BL-7"},
-	}
 	for _, p := range []struct {
 		name    string
 		c       connectors.Connector
+		want    []string
 		private bool
-	}{{"home", d.home, false}, {"acme", d.acme, true}, {"globex", d.globex, true}} {
+	}{
+		{"home", d.home, []string{"BL-1", "BL-2", "BL-3", "BL-4", "BL-5", "BL-6", "BL-7", "BL-8", "BL-9", "BL-10"}, false},
+		{"Acme's GitHub", d.acme, []string{"BL-1", "BL-2", "BL-3", "BL-8", "BL-10"}, true},
+		{"Globex's Jira", d.globex, []string{"BL-3", "BL-4", "BL-6", "BL-7"}, true},
+		{"Umbrella's Redmine", d.umbrella, []string{"BL-3", "BL-4", "BL-10"}, true},
+	} {
 		recs, err := records(ctx, p.c)
 		if err != nil {
 			return fmt.Errorf("list %s: %w", p.name, err)
 		}
 		got := markers(recs)
-		d.check(slices.Equal(got, want[p.name]), "%s's tracker holds exactly %s (got %s)", p.name, strings.Join(want[p.name], " "), strings.Join(got, " "))
+		d.check(slices.Equal(got, p.want), "%s holds exactly %s (got %s)", p.name, strings.Join(p.want, " "), strings.Join(got, " "))
 		if !p.private {
 			continue
 		}
@@ -439,7 +471,7 @@ func (d *demo) run(ctx context.Context) error {
 				}
 			}
 		}
-		d.check(len(leaked) == 0, "no cost reached %s's tracker%s", p.name, listOrEmpty(leaked))
+		d.check(len(leaked) == 0, "no cost reached %s%s", p.name, listOrEmpty(leaked))
 	}
 	bl1, err := record(ctx, d.acme, "BL-1")
 	if err != nil {
@@ -451,6 +483,11 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.check(bl2.Fields.Get("parent") == bl1.ID, "on GitHub, BL-2 is a sub-issue of BL-1 (#%s): parent %q", bl1.ID, bl2.Fields.Get("parent"))
 	d.check(slices.Equal(bl2.Fields["assignees"], []string{"alice-gh"}), "alice is assigned on GitHub as alice-gh (got %v)", bl2.Fields["assignees"])
+	gx7, err := record(ctx, d.globex, "BL-7")
+	if err != nil {
+		return err
+	}
+	d.check(gx7.Fields.Get("status") == "Code Review", "on Jira, BL-7 walked the workflow to Code Review (got %q)", gx7.Fields.Get("status"))
 
 	// 2. An edit in a client's tracker.
 	d.step("2. Acme edits in its own tracker", "Acme's QA retitles the rounding bug on GitHub and raises it to P0.")
@@ -479,8 +516,14 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.check(gx3.Fields.Get("subject") == it.Title && gx3.Fields.Get("priority") == "Immediate",
-		"the change fanned out to Globex's Redmine (%q, %s)", gx3.Fields.Get("subject"), gx3.Fields.Get("priority"))
+	d.check(gx3.Fields.Get("summary") == it.Title && gx3.Fields.Get("priority") == "Highest",
+		"the change fanned out to Globex's Jira (%q, %s)", gx3.Fields.Get("summary"), gx3.Fields.Get("priority"))
+	um3, err := record(ctx, d.umbrella, "BL-3")
+	if err != nil {
+		return err
+	}
+	d.check(um3.Fields.Get("subject") == it.Title && um3.Fields.Get("priority") == "Immediate",
+		"and to Umbrella's Redmine (%q, %s)", um3.Fields.Get("subject"), um3.Fields.Get("priority"))
 	h3, err := record(ctx, d.home, "BL-3")
 	if err != nil {
 		return err
@@ -498,11 +541,10 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.syncOnce(ctx); err != nil {
 		return err
 	}
-	gx7, err := record(ctx, d.globex, "BL-7")
-	if err != nil {
+	if gx7, err = record(ctx, d.globex, "BL-7"); err != nil {
 		return err
 	}
-	d.check(gx7.Fields.Get("status") == "Resolved", "Globex sees BL-7 Resolved (got %q)", gx7.Fields.Get("status"))
+	d.check(gx7.Fields.Get("status") == "Done", "Globex's Jira shows BL-7 Done, through the transition that needs a resolution (got %q)", gx7.Fields.Get("status"))
 	if bl2, err = record(ctx, d.acme, "BL-2"); err != nil {
 		return err
 	}
@@ -510,7 +552,7 @@ func (d *demo) run(ctx context.Context) error {
 		"Acme sees BL-2 labelled points/8 (labels %v)", bl2.Fields["labels"])
 
 	// 4. Comments: client feedback and an internal note.
-	d.step("4. Feedback and an internal note", "The PO answers on BL-3 and adds an internal note; Globex comments on BL-6 in Redmine.")
+	d.step("4. Feedback and an internal note", "The PO answers on BL-3 and adds an internal note; Globex comments on BL-6 in Jira.")
 	now := time.Now().UTC()
 	if err := d.edit(ctx, "BL-3", func(it *backlog.Item) {
 		it.Comments = append(it.Comments,
@@ -524,38 +566,39 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.globex.CreateComment(ctx, gx6.ID, connectors.Comment{Body: "Looks good on the line 3 tablets."}); err != nil {
+	if _, err := d.globex.CreateComment(ctx, gx6.ID, connectors.Comment{Body: "Looks good on the **line 3** tablets."}); err != nil {
 		return fmt.Errorf("globex comment: %w", err)
 	}
 	if err := d.syncOnce(ctx); err != nil {
 		return err
 	}
-	if bl3, err = record(ctx, d.acme, "BL-3"); err != nil {
-		return err
+	var seen []connectors.Record
+	for _, c := range []connectors.Connector{d.acme, d.globex, d.umbrella, d.home} {
+		r, err := record(ctx, c, "BL-3")
+		if err != nil {
+			return err
+		}
+		seen = append(seen, r)
 	}
-	if gx3, err = record(ctx, d.globex, "BL-3"); err != nil {
-		return err
-	}
-	if h3, err = record(ctx, d.home, "BL-3"); err != nil {
-		return err
-	}
-	d.check(hasComment(bl3, "Fixed in build 142") && hasComment(gx3, "Fixed in build 142"), "both clients see the answer on BL-3")
-	d.check(!hasComment(bl3, "rounding helper") && !hasComment(gx3, "rounding helper"), "neither client sees the internal note")
-	d.check(hasComment(h3, "Fixed in build 142") && hasComment(h3, "rounding helper"), "the home backlog holds both")
+	d.check(hasComment(seen[0], "Fixed in build 142") && hasComment(seen[1], "Fixed in build 142") && hasComment(seen[2], "Fixed in build 142"),
+		"every client sees the answer on BL-3")
+	d.check(!hasComment(seen[0], "rounding helper") && !hasComment(seen[1], "rounding helper") && !hasComment(seen[2], "rounding helper"),
+		"no client sees the internal note")
+	d.check(hasComment(seen[3], "Fixed in build 142") && hasComment(seen[3], "rounding helper"), "the home backlog holds both")
 	it6, err := d.item(ctx, "BL-6")
 	if err != nil {
 		return err
 	}
 	d.check(slices.ContainsFunc(it6.Comments, func(c backlog.Comment) bool {
-		return c.Body == "Looks good on the line 3 tablets." && c.Visibility == backlog.VisibilityClient
-	}), "Globex's feedback on BL-6 is in the canonical backlog as a client comment")
+		return c.Body == "Looks good on the **line 3** tablets." && c.Visibility == backlog.VisibilityClient
+	}), "Globex's feedback on BL-6 is in the canonical backlog as a client comment, Markdown intact")
 
 	// 5. Conflicts.
 	d.step("5. Conflicting edits", "Both sides retitle BL-6 (Globex reviews edits: manual) and BL-8 (Acme: canonical wins).")
 	if gx6, err = record(ctx, d.globex, "BL-6"); err != nil {
 		return err
 	}
-	if _, err := d.globex.Update(ctx, gx6.ID, "", connectors.Fields{"subject": {"Machine status dashboard (line 3 first)"}}); err != nil {
+	if _, err := d.globex.Update(ctx, gx6.ID, "", connectors.Fields{"summary": {"Machine status dashboard (line 3 first)"}}); err != nil {
 		return fmt.Errorf("globex edit: %w", err)
 	}
 	if err := d.edit(ctx, "BL-6", func(it *backlog.Item) { it.Title = "Machine status dashboard v2" }); err != nil {
@@ -579,11 +622,11 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	d.check(len(conflicts) == 1 && conflicts[0].ItemID == "BL-6" && conflicts[0].Field == backlog.FieldTitle,
-		"one conflict waits for a person: BL-6 title on globex-redmine (%d open)", len(conflicts))
+		"one conflict waits for a person: BL-6 title on globex-jira (%d open)", len(conflicts))
 	if gx6, err = record(ctx, d.globex, "BL-6"); err != nil {
 		return err
 	}
-	d.check(gx6.Fields.Get("subject") == "Machine status dashboard (line 3 first)", "meanwhile Globex keeps its title (%q)", gx6.Fields.Get("subject"))
+	d.check(gx6.Fields.Get("summary") == "Machine status dashboard (line 3 first)", "meanwhile Globex keeps its title (%q)", gx6.Fields.Get("summary"))
 	if bl8, err = record(ctx, d.acme, "BL-8"); err != nil {
 		return err
 	}
@@ -646,14 +689,15 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.check(len(drift) == 0, "no drift on any target%s", listOrEmpty(lines))
 	d.gh.ResetStats()
+	d.jira.ResetStats()
 	before := d.rm.Requests()
 	if err := d.syncOnce(ctx); err != nil {
 		return err
 	}
-	st := d.gh.Stats()
-	ghWrites := st.ByClass["create_issue"] + st.ByClass["update_issue"] + st.ByClass["write_comment"]
-	d.check(ghWrites == 0, "an idle cycle made %d writes to GitHub (%d requests, %d charged to the quota) and %d requests to Redmine",
-		ghWrites, st.Requests, st.Counted, d.rm.Requests()-before)
+	gh, jira := d.gh.Stats(), d.jira.Stats()
+	ghWrites := gh.ByClass["create_issue"] + gh.ByClass["update_issue"] + gh.ByClass["write_comment"]
+	d.check(ghWrites == 0 && jira.Writes == 0, "a full resync wrote nothing: GitHub %d requests (%d charged to the quota), Jira %d reads, Redmine %d requests",
+		gh.Requests, gh.Counted, jira.Reads, d.rm.Requests()-before)
 	return nil
 }
 

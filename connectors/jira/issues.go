@@ -135,6 +135,13 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 		return connectors.Record{}, err
 	}
 	fields = fields.Clone()
+	// An unset field on create means "the project's default": Jira
+	// refuses an empty priority, say, where it would pick its default.
+	for name, vs := range fields {
+		if len(vs) == 0 && name != FieldLabels {
+			delete(fields, name)
+		}
+	}
 	if fields.Get(FieldIssueType) == "" {
 		fields.Set(FieldIssueType, c.cfg.DefaultIssueType)
 	}

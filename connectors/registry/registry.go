@@ -11,6 +11,7 @@ import (
 	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/connectors/file"
 	"github.com/backlogd/backlogd/connectors/github"
+	"github.com/backlogd/backlogd/connectors/jira"
 	"github.com/backlogd/backlogd/connectors/memory"
 	"github.com/backlogd/backlogd/connectors/redmine"
 )
@@ -19,6 +20,7 @@ import (
 var factories = map[string]connectors.Factory{
 	"file":    file.Factory,
 	"github":  github.Factory,
+	"jira":    jira.Factory,
 	"memory":  memory.Factory,
 	"redmine": redmine.Factory,
 }
