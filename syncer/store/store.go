@@ -172,3 +172,121 @@ type Tx interface {
 	// recorded; stores may forget ids after some days.
 	SeeDelivery(ctx context.Context, target, deliveryID string, at time.Time) (seen bool, err error)
 }
+
+// Several replicas sharing one store (store/postgres) split the targets
+// between them with leases. The types and optional interfaces below are
+// what the syncer uses for that; a store only one process uses (SQLite)
+// implements none of them, and the syncer then owns every target.
+
+// ErrFenced: a transaction ran under a Fence whose lease its holder no
+// longer has (it expired, or another replica took the target over), so
+// the store refused it and wrote nothing. The caller stops working on the
+// target: its new owner does that work.
+var ErrFenced = errors.New("fenced: the lease on the target is no longer held by this replica")
+
+// ErrLeaseHeld: another replica holds the lease asked for, and it has not
+// expired.
+var ErrLeaseHeld = errors.New("lease held by another replica")
+
+// Fence names the lease a transaction depends on. A store that
+// implements Leaser checks, inside every transaction whose context
+// carries a fence, that the lease row still has this holder and token and
+// has not expired, and fails the transaction with ErrFenced otherwise;
+// the check holds until the commit, so a takeover cannot slip in between.
+// Other stores ignore fences.
+type Fence struct {
+	Target string
+	Holder string
+	Token  int64
+}
+
+type fenceKey struct{}
+
+// WithFence returns a context whose transactions are fenced by f.
+func WithFence(ctx context.Context, f Fence) context.Context {
+	return context.WithValue(ctx, fenceKey{}, f)
+}
+
+// FenceOf returns the fence ctx carries, if any.
+func FenceOf(ctx context.Context) (Fence, bool) {
+	f, ok := ctx.Value(fenceKey{}).(Fence)
+	return f, ok
+}
+
+// Lease is one target's ownership by one replica. Token is the fencing
+// token: it increases every time the lease changes hands (or is taken
+// again after it lapsed), never when it is renewed.
+type Lease struct {
+	Target   string    `json:"target"`
+	Holder   string    `json:"holder"`
+	Token    int64     `json:"token"`
+	Acquired time.Time `json:"acquired"`
+	Expires  time.Time `json:"expires"`
+}
+
+// Replica is one daemon process sharing the store, as its heartbeat
+// describes it.
+type Replica struct {
+	ID      string    `json:"id"`
+	Host    string    `json:"host"`
+	Started time.Time `json:"started"`
+	Seen    time.Time `json:"seen"`
+	Expires time.Time `json:"expires"`
+}
+
+// Leaser is implemented by stores several replicas share. Times are the
+// database's clock; a lease is valid until Expires and dead after it,
+// even for its own holder, which must acquire it again (with a new token).
+type Leaser interface {
+	// ReplicaID is this process's id in the replica and lease tables:
+	// unique per process, stable for its lifetime.
+	ReplicaID() string
+	// LeaseTTL is how long a heartbeat or a lease lasts unrenewed.
+	LeaseTTL() time.Duration
+	// Heartbeat records this replica as alive for one TTL and returns
+	// every live replica, this one included.
+	Heartbeat(ctx context.Context) ([]Replica, error)
+	// Leave removes this replica's heartbeat and releases its leases, at
+	// shutdown, so the others take its targets over at once.
+	Leave(ctx context.Context) error
+	// AcquireLease takes target for this replica when its lease is free
+	// or expired, with a token higher than any before; ErrLeaseHeld when
+	// another replica (or this one) holds it unexpired.
+	AcquireLease(ctx context.Context, target string) (Lease, error)
+	// RenewLeases extends, by one TTL, those of the given leases this
+	// replica still holds unexpired with the same token, and returns
+	// them; a lease missing from the result is lost.
+	RenewLeases(ctx context.Context, held []Lease) ([]Lease, error)
+	// ReleaseLease ends a lease this replica holds (no error if it is no
+	// longer held).
+	ReleaseLease(ctx context.Context, l Lease) error
+	// Leases lists every lease row, expired ones included, by target.
+	Leases(ctx context.Context) ([]Lease, error)
+	// Replicas lists the live replicas.
+	Replicas(ctx context.Context) ([]Replica, error)
+}
+
+// Waker is implemented by stores that can wake the replica owning a
+// target when another replica recorded work for it (a webhook delivery
+// that reached the wrong replica, a change that fans out to a target
+// owned elsewhere). The work itself is recorded in a transaction with
+// WakeTx; Listen only says where to look.
+type Waker interface {
+	// Listen calls fn with a target's name whenever work was recorded for
+	// it, and with "" when replicas or leases changed (a replica joined or
+	// left, a lease was released), until ctx ends or the connection
+	// fails. Notifications sent while nobody listened are not replayed:
+	// a listener takes what is recorded when it starts.
+	Listen(ctx context.Context, fn func(target string)) error
+	// Nudge tells every listener that replicas or leases changed.
+	Nudge(ctx context.Context) error
+}
+
+// WakeTx is implemented by the transactions of a Waker store.
+type WakeTx interface {
+	// Wake records queue keys (canonical item ids, or "remote:" record
+	// ids) for target and, at commit, wakes its owner.
+	Wake(ctx context.Context, target string, keys []string) error
+	// TakeWakeups removes and returns the keys recorded for target.
+	TakeWakeups(ctx context.Context, target string) ([]string, error)
+}
