@@ -42,5 +42,8 @@
 //
 // CommentAllowed keeps internal comments on the product owner's trackers;
 // ToComment and FromComment map authors and @mentions through the user
-// map and neutralise mentions of people the tracker does not know.
+// map and neutralise mentions of people the tracker does not know and
+// #123 issue references, which would link an unrelated issue there.
+// ToRecord and FromRecord do the same for descriptions and acceptance
+// criteria, leaving alone the tokens a person typed in the tracker.
 package mapping

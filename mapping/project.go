@@ -299,7 +299,9 @@ func (c *Client) Project(it backlog.Item) backlog.Fields {
 // field the mapping writes, complete.
 //
 // Only Synced fields are rendered, whatever f holds, and from-tracker
-// fields are never written. Kept values stay in their place and new ones
+// fields are never written. Mentions and #123 references in Markdown
+// fields are mapped or neutralised, except those current already holds
+// (see comments.go). Kept values stay in their place and new ones
 // are appended, so a record whose connector orders values its own way
 // does not read as different on every pass.
 func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connectors.Fields {
@@ -316,7 +318,11 @@ func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connector
 			continue
 		}
 		if !nf.multi {
-			out[nf.name] = c.render(writing[0], f[writing[0].f])
+			vals := c.render(writing[0], f[writing[0].f])
+			if isMarkup(writing[0].f) {
+				vals = c.toTexts(vals, current[nf.name])
+			}
+			out[nf.name] = vals
 			continue
 		}
 		want := map[*route][]string{}
@@ -324,6 +330,9 @@ func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connector
 		cur := current[nf.name]
 		for _, r := range writing {
 			want[r] = c.render(r, f[r.f])
+			if isMarkup(r.f) {
+				want[r] = c.toTexts(want[r], cur)
+			}
 			// An ordered list whose order changed is written afresh.
 			if r.f == backlog.FieldAcceptance && !slices.Equal(r.owned(cur), want[r]) {
 				rebuild[r] = true
@@ -377,6 +386,9 @@ func (c *Client) FromRecord(r connectors.Record, base backlog.Fields) (backlog.F
 		allSame := base != nil
 		for i, rt := range routes {
 			parts[i] = rt.owned(r.Fields[rt.native.name])
+			if isMarkup(f) {
+				parts[i] = c.fromTexts(parts[i])
+			}
 			same[i] = base != nil && sameValues(f, parts[i], c.render(rt, base[f]))
 			allSame = allSame && same[i]
 		}
