@@ -121,8 +121,6 @@ type Target struct {
 	Kind string
 	// Settings is the connector's own block, decoded by the connector.
 	Settings *yaml.Node
-	// WebhookSecret is a secret reference; empty means webhooks are off.
-	WebhookSecret string
 	// PollInterval overrides Sync.PollInterval when set.
 	PollInterval time.Duration
 	// File and Line locate the target in the daemon file, for errors.

@@ -224,7 +224,12 @@ func (r *reader) targets(n *yaml.Node, cfg *Config) {
 			}
 		}
 		t.PollInterval = r.duration(m, "poll_interval", "poll_interval", 0)
-		t.WebhookSecret = r.secretRef(m, "webhook_secret", "webhook_secret")
+		if e, ok := m["webhook_secret"]; ok {
+			// Each connector checks its own deliveries' signatures, so the
+			// secret is one of its settings; here it would do nothing and
+			// every delivery would be refused.
+			r.errorf(e.key, "webhook_secret belongs under settings: of target %q (the connector checks the signatures); move it there", t.Name)
+		}
 		cfg.Targets = append(cfg.Targets, t)
 	}
 }

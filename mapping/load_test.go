@@ -71,9 +71,14 @@ func TestLoadErrors(t *testing.T) {
 			want:   []string{`backlogd.yaml:5: target name "acme-tracker" is already used at line 2; give each target its own name`},
 		},
 		{
-			name:   "a literal webhook secret is refused without echoing it",
-			daemon: okDaemon + "    webhook_secret: hunter2hunter2\n",
-			want:   []string{`backlogd.yaml:5: webhook_secret looks like a literal secret; write a reference such as env:NAME or file:/run/secrets/name (credentials never go in config files)`},
+			name:   "a webhook secret beside settings, where no connector would read it, is refused",
+			daemon: okDaemon + "    webhook_secret: env:ACME_HOOK\n",
+			want:   []string{`backlogd.yaml:5: webhook_secret belongs under settings: of target "acme-tracker" (the connector checks the signatures); move it there`},
+		},
+		{
+			name:   "a literal webhook secret in settings is refused without echoing it",
+			daemon: "targets:\n  - name: acme-tracker\n    kind: github\n    settings:\n      webhook_secret: hunter2hunter2\n",
+			want:   []string{`backlogd.yaml:5: settings.webhook_secret looks like a literal secret; write a reference such as env:NAME or file:/run/secrets/name (credentials never go in config files)`},
 		},
 		{
 			name:   "a literal token inside connector settings is refused",
