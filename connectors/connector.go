@@ -231,6 +231,11 @@ type Env struct {
 	// DataDir is the daemon's data directory, for connectors that keep
 	// files (the file connector's default directory lives below it).
 	DataDir string
+	// Offline asks the factory only to check: decode and validate the
+	// settings and resolve the secret references (Secrets then answers
+	// placeholders), touch neither the tracker nor the disk, and return a
+	// nil connector. `backlogd validate` builds every target this way.
+	Offline bool
 }
 
 // SecretResolver turns a secret reference into its value.
@@ -238,5 +243,6 @@ type SecretResolver interface {
 	Resolve(ref string) (Secret, error)
 }
 
-// Factory builds a connector from its environment.
+// Factory builds a connector from its environment. With env.Offline it
+// returns (nil, nil) once the settings are known to be good.
 type Factory func(ctx context.Context, env Env) (Connector, error)

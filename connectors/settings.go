@@ -3,6 +3,8 @@ package connectors
 import (
 	"bytes"
 	"fmt"
+	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -24,9 +26,34 @@ func DecodeSettings(n *yaml.Node, v any) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
 		// Re-encoding shifts line numbers; point back into the real file.
-		return fmt.Errorf("%s", shiftLines(err.Error(), n.Line-1))
+		msg := shiftLines(err.Error(), n.Line-1)
+		msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
+		msg = unknownFieldRE.ReplaceAllString(msg, "unknown setting $1; this kind takes "+strings.Join(settingNames(v), ", "))
+		return fmt.Errorf("%s", strings.Join(strings.Fields(msg), " "))
 	}
 	return nil
+}
+
+// unknownFieldRE matches yaml.v3's message for a key with no field.
+var unknownFieldRE = regexp.MustCompile(`(?m)field (\S+) not found in type .*$`)
+
+// settingNames lists the yaml keys of the settings struct v points to.
+func settingNames(v any) []string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 func shiftLines(msg string, by int) string {

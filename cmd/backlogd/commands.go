@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/connectors/registry"
 	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer"
@@ -21,7 +22,7 @@ import (
 	"github.com/backlogd/backlogd/syncer/store/sqlite"
 )
 
-func cmdValidate(_ context.Context, args []string, stdout io.Writer) error {
+func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -36,6 +37,13 @@ func cmdValidate(_ context.Context, args []string, stdout io.Writer) error {
 	for _, t := range cfg.Targets {
 		if !registry.Known(t.Kind) {
 			errs = append(errs, fmt.Errorf("%s:%d: target %s: unknown kind %q; use one of %s", t.File, t.Line, t.Name, t.Kind, strings.Join(registry.Kinds(), ", ")))
+			continue
+		}
+		// The connector checks its own settings and secret references,
+		// offline: no tracker is called, no secret read, no file made.
+		env := connectors.Env{Target: t.Name, Settings: t.Settings, Secrets: connectors.RefChecker{}, DataDir: cfg.DataDir, Offline: true}
+		if _, err := registry.New(ctx, t.Kind, env); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", t.File, t.Line, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 
 	"github.com/backlogd/backlogd/connectors"
 )
@@ -20,9 +19,6 @@ type Settings struct {
 	// default 100).
 	PageSize int `yaml:"page_size"`
 }
-
-// unknownSetting matches yaml.v3's message for a key the struct lacks.
-var unknownSetting = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 // MaxPageSize bounds page_size.
 const MaxPageSize = 10000
@@ -51,11 +47,13 @@ func (s *Settings) Validate(env connectors.Env) error {
 func Factory(_ context.Context, env connectors.Env) (connectors.Connector, error) {
 	var s Settings
 	if err := connectors.DecodeSettings(env.Settings, &s); err != nil {
-		msg := unknownSetting.ReplaceAllString(err.Error(), "unknown setting $1; a file target takes dir and page_size")
-		return nil, fmt.Errorf("file: target %s: settings: %s", env.Target, msg)
+		return nil, fmt.Errorf("file: target %s: settings: %w", env.Target, err)
 	}
 	if err := s.Validate(env); err != nil {
 		return nil, fmt.Errorf("file: target %s: settings: %w", env.Target, err)
+	}
+	if env.Offline {
+		return nil, nil // settings and references checked; nothing to connect
 	}
 	c, err := New(s.Dir, WithPageSize(s.PageSize), WithLogger(env.Logger))
 	if err != nil {

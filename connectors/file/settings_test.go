@@ -60,7 +60,7 @@ func TestFactoryRefusesBadSettings(t *testing.T) {
 		name, src string
 		want      []string
 	}{
-		{"an unknown key names its line", "name: x\nsettings:\n  dir: /tmp/x\n  dirr: /tmp/y\n", []string{"target x", "line 4: unknown setting dirr; a file target takes dir and page_size"}},
+		{"an unknown key names its line", "name: x\nsettings:\n  dir: /tmp/x\n  dirr: /tmp/y\n", []string{"target x", "line 4: unknown setting dirr; this kind takes dir, page_size"}},
 		{"a page size out of range", "name: x\nsettings:\n  page_size: 0\n  dir: /tmp/x\n", nil},
 		{"a negative page size", "name: x\nsettings:\n  page_size: -1\n", []string{"page_size -1 is out of range", "1 to 10000"}},
 		{"a page size that is not a number", "name: x\nsettings:\n  page_size: lots\n", []string{"line 3"}},

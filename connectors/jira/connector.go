@@ -107,6 +107,9 @@ func Factory(ctx context.Context, env connectors.Env) (connectors.Connector, err
 			return nil, fmt.Errorf("jira target %s: webhook_secret: %w", env.Target, err)
 		}
 	}
+	if env.Offline {
+		return nil, nil // settings and references checked; nothing to connect
+	}
 	if env.HTTP != nil {
 		cfg.Base = env.HTTP.Transport
 	}

@@ -58,6 +58,9 @@ func Factory(_ context.Context, env connectors.Env) (connectors.Connector, error
 	if env.Logger != nil {
 		env.Logger.Info("memory target: records live in the process and are lost when it stops", "target", env.Target)
 	}
+	if env.Offline {
+		return nil, nil // settings and references checked; nothing to connect
+	}
 	return New(Options{
 		Name:      env.Target,
 		PageSize:  s.PageSize,

@@ -77,6 +77,9 @@ func Factory(ctx context.Context, env connectors.Env) (connectors.Connector, err
 	if cfg.APIKey, err = env.Secrets.Resolve(s.APIKey); err != nil {
 		return nil, fmt.Errorf("redmine target %s: api_key: %w", env.Target, err)
 	}
+	if env.Offline {
+		return nil, nil // settings and references checked; nothing to connect
+	}
 	if env.HTTP != nil {
 		cfg.Base = env.HTTP.Transport
 	}
