@@ -1,9 +1,6 @@
 package jira
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -25,7 +22,7 @@ func (c *Connector) ParseWebhook(header http.Header, body []byte) (connectors.De
 	if c.cfg.WebhookSecret.IsZero() {
 		return connectors.Delivery{}, fmt.Errorf("jira %s: webhook refused: no webhook_secret is configured for this target; set one here and in Jira's webhook (Jira Data Center before 10 cannot sign: rely on polling): %w", c.cfg.Target, connectors.ErrBadSignature)
 	}
-	if !validSignature(c.cfg.WebhookSecret.Reveal(), header.Get("X-Hub-Signature"), body) {
+	if !connectors.ValidSHA256(c.cfg.WebhookSecret, header.Get("X-Hub-Signature"), body) {
 		return connectors.Delivery{}, fmt.Errorf("jira %s: webhook refused: %w", c.cfg.Target, connectors.ErrBadSignature)
 	}
 	d, err := parseEvent(body, c.cfg.Project)
@@ -34,21 +31,6 @@ func (c *Connector) ParseWebhook(header http.Header, body []byte) (connectors.De
 	}
 	d.ID = header.Get("X-Atlassian-Webhook-Identifier")
 	return d, nil
-}
-
-// validSignature checks a "sha256=<hex>" signature of body.
-func validSignature(secret, sig string, body []byte) bool {
-	hexSum, ok := strings.CutPrefix(sig, "sha256=")
-	if !ok {
-		return false
-	}
-	got, err := hex.DecodeString(hexSum)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
 }
 
 // flexID reads an id sent as a JSON string or number; anything else is

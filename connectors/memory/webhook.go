@@ -1,14 +1,10 @@
 package memory
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 
 	"github.com/backlogd/backlogd/connectors"
@@ -57,10 +53,8 @@ func (t *Tracker) Sign(event string, body []byte) (http.Header, error) {
 	if t.opts.WebhookSecret == "" {
 		return nil, fmt.Errorf("%s: no webhook secret is configured", t.opts.Name)
 	}
-	mac := hmac.New(sha256.New, []byte(t.opts.WebhookSecret))
-	mac.Write(body)
 	h := http.Header{}
-	h.Set(HeaderSignature, "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	h.Set(HeaderSignature, connectors.SignSHA256(t.opts.WebhookSecret, body))
 	h.Set(HeaderEvent, event)
 	h.Set(HeaderDelivery, "d"+strconv.FormatInt(deliveries.Add(1), 10))
 	return h, nil
@@ -73,11 +67,7 @@ func (t *Tracker) ParseWebhook(header http.Header, body []byte) (connectors.Deli
 	if t.opts.WebhookSecret == "" {
 		return connectors.Delivery{}, fmt.Errorf("%s: webhook refused: no webhook secret is configured: %w", t.opts.Name, connectors.ErrBadSignature)
 	}
-	hexSum, ok := strings.CutPrefix(header.Get(HeaderSignature), "sha256=")
-	got, err := hex.DecodeString(hexSum)
-	mac := hmac.New(sha256.New, []byte(t.opts.WebhookSecret))
-	mac.Write(body)
-	if !ok || err != nil || !hmac.Equal(got, mac.Sum(nil)) {
+	if !connectors.ValidSHA256(connectors.NewSecret(t.opts.WebhookSecret), header.Get(HeaderSignature), body) {
 		return connectors.Delivery{}, fmt.Errorf("%s: webhook refused: %w", t.opts.Name, connectors.ErrBadSignature)
 	}
 	var b hookBody
