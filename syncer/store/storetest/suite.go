@@ -20,6 +20,11 @@ type Harness struct {
 	// The harness closes the new store when the test ends. Nil skips the
 	// subtests about persistence, with a message.
 	Reopen func(t *testing.T, st store.Store) store.Store
+	// Peer opens the database of st a second time, as another replica
+	// (another store.Leaser replica id), beside st; the harness closes it
+	// when the test ends. Only stores that implement store.Leaser need it:
+	// the lease subtests skip on the others.
+	Peer func(t *testing.T, st store.Store) store.Store
 }
 
 // subtestTimeout bounds one subtest, so a store that deadlocks fails with
@@ -65,6 +70,13 @@ func Run(t *testing.T, h Harness) {
 		{"concurrent read-modify-write of one item with retries on ErrStale loses no update", s.itemNoLostUpdate, false},
 		{"concurrent read-modify-write of one link with retries on ErrStale loses no update", s.linkNoLostUpdate, false},
 		{"concurrent transactions on many keys and targets keep every write", s.concurrentKeys, false},
+		{"a free lease is taken with a token, refused to others while held, and taken over with a higher token once expired", s.leaseTakeover, false},
+		{"renewing keeps a lease and its token; an expired lease is not renewed, even for its holder", s.leaseRenew, false},
+		{"a released lease is taken by another replica at once", s.leaseRelease, false},
+		{"heartbeats list the live replicas; one that leaves or stops beating is gone", s.heartbeats, false},
+		{"a fenced transaction commits while its lease is held and is refused with ErrFenced, writing nothing, once it moved", s.fencedWrites, false},
+		{"a takeover waits for the old holder's fenced transaction in flight, which commits first", s.takeoverWaits, false},
+		{"wake-ups are recorded once per key, heard by a listener at commit, and taken once", s.wakeups, false},
 		{"intents left by a crash are still there after a reopen, oldest first", s.intentsSurviveCrash, true},
 		{"everything stored survives a reopen, and ids are not handed out again", s.persistence, true},
 	} {
