@@ -42,6 +42,12 @@ type Options struct {
 	SearchLag time.Duration
 	// Now is the fake clock's base (default time.Now); Advance moves it.
 	Now func() time.Time
+	// Latency is added to every answer, as the distance to GitHub adds it.
+	Latency time.Duration
+	// NoParentURL leaves parent_issue_url out of issues, as servers
+	// without sub-issues (older Enterprise Server releases) do; clients
+	// must then ask GET .../issues/N/parent.
+	NoParentURL bool
 }
 
 // Issue is an issue (or pull request) as the fake stores it.
@@ -117,6 +123,8 @@ type Server struct {
 	stats      Stats
 	hooks      []func(w http.ResponseWriter) // answer the next requests
 	crashNext  bool
+
+	wh webhooks // deliveries; see webhooks.go
 }
 
 // New starts a fake; Close stops it.
@@ -147,8 +155,11 @@ func New(o Options) *Server {
 	return s
 }
 
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
+// Close stops the server and its webhook deliveries.
+func (s *Server) Close() {
+	s.closeHooks()
+	s.srv.Close()
+}
 
 // Client returns an HTTP client for the server (plain HTTP, no auth).
 func (s *Server) Client() *http.Client { return s.srv.Client() }
@@ -283,6 +294,7 @@ func (s *Server) add(is Issue) int {
 	}
 	is.Created, is.Updated = now, now
 	s.issues[is.Number] = &is
+	s.issueEvent("opened", &is, is.User)
 	return is.Number
 }
 
@@ -328,8 +340,11 @@ func (s *Server) Edit(n int, f func(*Issue)) bool {
 	if !ok || is.deleted {
 		return false
 	}
+	before := *is
+	before.Labels, before.Assignees = slices.Clone(is.Labels), slices.Clone(is.Assignees)
 	f(is)
 	is.Updated = s.now()
+	s.changeEvents(before, is, "someone")
 	return true
 }
 
@@ -337,7 +352,8 @@ func (s *Server) Edit(n int, f func(*Issue)) bool {
 func (s *Server) Delete(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if is, ok := s.issues[n]; ok {
+	if is, ok := s.issues[n]; ok && !is.deleted {
+		s.issueEvent("deleted", is, "someone")
 		is.deleted = true
 	}
 }
@@ -347,7 +363,8 @@ func (s *Server) Delete(n int) {
 func (s *Server) Transfer(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if is, ok := s.issues[n]; ok {
+	if is, ok := s.issues[n]; ok && !is.Transferred {
+		s.issueEvent("transferred", is, "someone")
 		is.Transferred = true
 	}
 }
@@ -370,6 +387,7 @@ func (s *Server) addComment(n int, user, body string) int64 {
 	if is := s.issues[n]; is != nil {
 		is.Updated = now
 	}
+	s.commentEvent("created", s.comments[id], user)
 	return id
 }
 
@@ -423,6 +441,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Latency > 0 {
+		time.Sleep(s.opts.Latency)
+	}
 	s.mu.Lock()
 	s.stats.Requests++
 	class := classify(r)
@@ -742,6 +763,10 @@ func (s *Server) issueJSON(is *Issue, repo string) map[string]any {
 	if is.Type != "" {
 		typ = map[string]any{"id": 1, "name": is.Type}
 	}
+	var parentURL any
+	if p := s.issues[is.Parent]; is.Parent != 0 && p != nil && !p.deleted {
+		parentURL = fmt.Sprintf("%s/repos/%s/%s/issues/%d", api, s.opts.Owner, s.opts.Repo, p.Number)
+	}
 	var reason, closed any
 	if is.StateReason != "" {
 		reason = is.StateReason
@@ -776,6 +801,9 @@ func (s *Server) issueJSON(is *Issue, repo string) map[string]any {
 		"url":            fmt.Sprintf("%s/issues/%d", repoURL, is.Number),
 		"repository_url": repoURL,
 		"html_url":       fmt.Sprintf("https://github.com/%s/%s/issues/%d", s.opts.Owner, repo, is.Number),
+	}
+	if !s.opts.NoParentURL {
+		out["parent_issue_url"] = parentURL
 	}
 	if is.PullRequest {
 		out["html_url"] = fmt.Sprintf("https://github.com/%s/%s/pull/%d", s.opts.Owner, repo, is.Number)
@@ -977,7 +1005,9 @@ func (s *Server) editIssue(r *http.Request, is *Issue) reply {
 	if !sameIssue(&next, is) {
 		next.Updated = s.now()
 	}
+	before := *is
 	*is = next
+	s.changeEvents(before, is, s.opts.Login)
 	return reply{status: 200, body: s.issueJSON(is, "")}
 }
 
@@ -1020,7 +1050,11 @@ func (s *Server) addSubIssue(r *http.Request, parent *Issue) reply {
 		}
 	}
 	now := s.now()
+	if old := s.issues[child.Parent]; child.Parent != 0 && old != nil && old != parent {
+		s.subIssueEvent("sub_issue_removed", old, child)
+	}
 	child.Parent, child.Updated, parent.Updated = parent.Number, now, now
+	s.subIssueEvent("sub_issue_added", parent, child)
 	return reply{status: http.StatusCreated, body: s.issueJSON(parent, "")}
 }
 
@@ -1034,6 +1068,7 @@ func (s *Server) removeSubIssue(r *http.Request, parent *Issue) reply {
 	}
 	now := s.now()
 	child.Parent, child.Updated, parent.Updated = 0, now, now
+	s.subIssueEvent("sub_issue_removed", parent, child)
 	return reply{status: 200, body: s.issueJSON(parent, "")}
 }
 
@@ -1084,10 +1119,12 @@ func (s *Server) comment(r *http.Request, id int64) reply {
 		now := s.now()
 		c.Body, c.Updated = *in.Body, now
 		s.issues[c.Issue].Updated = now
+		s.commentEvent("edited", c, s.opts.Login)
 		return reply{status: 200, body: s.commentJSON(c)}
 	case http.MethodDelete:
 		delete(s.comments, id)
 		s.issues[c.Issue].Updated = s.now()
+		s.commentEvent("deleted", c, s.opts.Login)
 		return reply{status: http.StatusNoContent}
 	}
 	return notFound()

@@ -2,10 +2,16 @@ package githubfake
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/backlogd/backlogd/connectors"
 )
 
 func get(t *testing.T, s *Server, path string, hdr ...string) *http.Response {
@@ -84,4 +90,102 @@ func TestFakeBehavesLikeGitHub(t *testing.T) {
 			t.Errorf("found %v issues two minutes later, want 1", n)
 		}
 	})
+}
+
+func TestWebhookDeliveries(t *testing.T) {
+	type got struct {
+		event, delivery, sig string
+		body                 []byte
+	}
+	var mu sync.Mutex
+	var received []got
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		received = append(received, got{r.Header.Get("X-GitHub-Event"), r.Header.Get("X-GitHub-Delivery"), r.Header.Get("X-Hub-Signature-256"), b})
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer recv.Close()
+	s := New(Options{})
+	defer s.Close()
+	s.AddIssue(Issue{Title: "before the hook"}) // no receiver yet: nothing sent
+	s.SetWebhook(recv.URL, "s3cret")
+
+	n := s.AddIssue(Issue{Title: "Bug", User: "carol"})
+	s.Edit(n, func(is *Issue) { is.Title, is.Labels = "Bug, renamed", []string{"bug"} })
+	s.AddComment(n, "carol", "hello")
+	s.Edit(n, func(is *Issue) { is.Parent = 1 })
+	s.DropNextDeliveries(1)
+	s.Delete(n)
+	s.WaitDeliveries()
+
+	ds := s.Deliveries()
+	var names []string
+	for _, d := range ds {
+		names = append(names, d.Event+"."+d.Action)
+	}
+	want := []string{"issues.opened", "issues.edited", "issues.labeled", "issue_comment.created", "sub_issues.sub_issue_added", "issues.deleted"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("deliveries %q, want %q", names, want)
+	}
+	t.Run("each is posted once, in order, signed with the secret, and a lost one is not posted", func(t *testing.T) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(received) != len(want)-1 || !ds[len(ds)-1].Lost {
+			t.Fatalf("received %d, want %d (the last one lost)", len(received), len(want)-1)
+		}
+		for i, r := range received {
+			if r.delivery != ds[i].ID || r.event != ds[i].Event || r.sig != connectors.SignSHA256("s3cret", r.body) || ds[i].Status != http.StatusAccepted {
+				t.Errorf("delivery %d: %+v vs %+v", i, r, ds[i])
+			}
+			var p struct {
+				Action     string `json:"action"`
+				Repository struct {
+					FullName string `json:"full_name"`
+				} `json:"repository"`
+			}
+			if json.Unmarshal(r.body, &p) != nil || p.Action != ds[i].Action || p.Repository.FullName != "acme/webshop" {
+				t.Errorf("delivery %d payload %s", i, r.body)
+			}
+		}
+	})
+	t.Run("a redelivery keeps the GUID", func(t *testing.T) {
+		code, err := s.Redeliver(ds[0].ID)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || code != http.StatusAccepted || received[len(received)-1].delivery != ds[0].ID {
+			t.Errorf("redelivery: %d, %v, %+v", code, err, received[len(received)-1])
+		}
+	})
+}
+
+func TestParentIssueURL(t *testing.T) {
+	for _, noURL := range []bool{false, true} {
+		s := New(Options{NoParentURL: noURL})
+		p := s.AddIssue(Issue{Title: "Epic"})
+		c := s.AddIssue(Issue{Title: "Story", Parent: p})
+		var child, parent map[string]any
+		_ = json.NewDecoder(get(t, s, "repos/acme/webshop/issues/"+strconv.Itoa(c)).Body).Decode(&child)
+		_ = json.NewDecoder(get(t, s, "repos/acme/webshop/issues/"+strconv.Itoa(p)).Body).Decode(&parent)
+		url, has := child["parent_issue_url"]
+		none, hasNone := parent["parent_issue_url"]
+		switch {
+		case noURL && (has || hasNone):
+			t.Errorf("NoParentURL: the field is present: %v, %v", url, none)
+		case !noURL && (url != s.URL+"repos/acme/webshop/issues/1" || !hasNone || none != nil):
+			t.Errorf("parent_issue_url of the child %v, of the parent %v (present %v)", url, none, hasNone)
+		}
+		s.Close()
+	}
+}
+
+func TestLatencyIsAddedToEveryAnswer(t *testing.T) {
+	s := New(Options{Latency: 30 * time.Millisecond})
+	defer s.Close()
+	start := time.Now()
+	get(t, s, "user")
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Errorf("answered in %v, want at least the 30ms latency", d)
+	}
 }
