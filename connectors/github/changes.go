@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,6 +42,43 @@ type cursor struct {
 	// Seen maps issue numbers to the updated_at already returned, for
 	// updates at or after Since: the overlap GitHub returns again.
 	Seen map[int]time.Time `json:"seen,omitempty"`
+	// Sums holds a digest of each issue in Seen as it was returned: an
+	// edit made in the same second keeps updated_at (GitHub's resolution
+	// is one second) but not the digest, so it is returned again rather
+	// than dropped as a repeat. Cursors written before it have none, and
+	// fall back to updated_at alone.
+	Sums map[int]uint32 `json:"sums,omitempty"`
+	// Full is set while a listing from the start of the repository is
+	// under way: when it catches up, every issue's marker was seen.
+	Full bool `json:"full,omitempty"`
+}
+
+// digest sums what a listing shows of an issue that an edit can change.
+func digest(is *issue) uint32 {
+	h := fnv.New32a()
+	put := func(s string) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	put(is.GetTitle())
+	put(is.GetBody())
+	put(is.GetState())
+	put(is.GetStateReason())
+	for _, l := range is.Labels {
+		put(l.GetName())
+	}
+	put("|")
+	for _, a := range is.Assignees {
+		put(a.GetLogin())
+	}
+	put("|")
+	put(is.GetMilestone().GetTitle())
+	if is.Type != nil {
+		put(is.Type.Name)
+	}
+	put(strconv.Itoa(is.GetComments()))
+	put(string(is.ParentIssueURL))
+	return h.Sum32()
 }
 
 func decodeCursor(s string) (cursor, error) {
@@ -80,6 +118,9 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	if err != nil {
 		return connectors.Page{}, err
 	}
+	if cur == "" {
+		cs.Full = true
+	}
 	q := url.Values{}
 	q.Set("state", "all")
 	q.Set("sort", "updated")
@@ -115,6 +156,9 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	if cs.Seen == nil {
 		cs.Seen = map[int]time.Time{}
 	}
+	if cs.Sums == nil {
+		cs.Sums = map[int]uint32{}
+	}
 	page := connectors.Page{}
 	var last time.Time
 	for _, is := range issues {
@@ -123,10 +167,13 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		if is.IsPullRequest() {
 			continue
 		}
-		if seen, ok := cs.Seen[is.GetNumber()]; ok && !up.After(seen) {
-			continue
+		n, sum := is.GetNumber(), digest(is)
+		if seen, ok := cs.Seen[n]; ok && !up.After(seen) {
+			if old, known := cs.Sums[n]; !known || old == sum {
+				continue
+			}
 		}
-		cs.Seen[is.GetNumber()] = up
+		cs.Seen[n], cs.Sums[n] = up, sum
 		page.Records = append(page.Records, c.record(is))
 	}
 	switch {
@@ -148,39 +195,80 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	default:
 		// Caught up: stay a little behind the newest update, for writes
 		// GitHub shows late, and drop what falls out of the window.
-		newest := cs.Since
+		var newest time.Time
 		for _, t := range cs.Seen {
 			if t.After(newest) {
 				newest = t
 			}
 		}
-		if cs.ByCreated && newest.After(cs.PassStart) {
-			newest = cs.PassStart
+		pass, passStart := cs.ByCreated, cs.PassStart
+		if pass && newest.After(passStart) {
+			newest = passStart
 		}
 		cs.Page, cs.ByCreated, cs.PassStart = 1, false, time.Time{}
-		if since := newest.Add(-c.cfg.CursorLag); since.After(cs.Since) {
+		since := newest.Add(-c.cfg.CursorLag)
+		// Once GitHub's clock is a lag past the newest update, no write
+		// can still show up behind it: the window moves past the newest
+		// second, where it is empty and stays put, so idle polls are free
+		// 304s however many issues the last burst touched (a window of
+		// more than a page is never answered 304). A pass in creation
+		// order must have begun that late too, or an edit it made in the
+		// newest second would fall behind the window.
+		lag := newest.Add(c.cfg.CursorLag)
+		if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil && !newest.IsZero() && !d.Before(lag) && (!pass || !passStart.Before(lag)) {
+			since = newest.Truncate(time.Second).Add(time.Second)
+		}
+		if since.After(cs.Since) {
 			cs.Since = since
 		}
 		for n, t := range cs.Seen {
 			if t.Before(cs.Since) {
 				delete(cs.Seen, n)
+				delete(cs.Sums, n)
 			}
+		}
+		if cs.Full {
+			cs.Full = false
+			c.mu.Lock()
+			c.index.complete = true
+			c.mu.Unlock()
 		}
 	}
 	page.Cursor = cs.encode()
 	return page, nil
 }
 
-// FindByMarker implements connectors.Connector. The search API is
-// eventually consistent: an issue created a second ago is not in its
-// index yet, and that is exactly the case the syncer asks about (a
-// create whose answer was lost in a crash). So the issues the token's
-// user created most recently are scanned first, a consistent listing;
-// the search API is asked only when they do not hold the marker (older
-// issues, issues adopted from other users).
+// FindByMarker implements connectors.Connector. It answers from the
+// connector's own index when it can (see markerIndex): an issue it
+// listed or created with the marker is read back, and once a listing of
+// the whole repository has caught up a marker it never saw is on no
+// issue. Otherwise GitHub is asked. The search API is eventually
+// consistent: an issue created a second ago is not in its index yet, and
+// that is exactly the case the syncer asks about (a create whose answer
+// was lost in a crash). So the issues the token's user created most
+// recently are scanned first, a consistent listing; the search API is
+// asked only when they do not hold the marker (older issues, issues
+// adopted from other users).
 func (c *Connector) FindByMarker(ctx context.Context, marker string) (connectors.Record, error) {
 	if !validMarker(marker) {
 		return connectors.Record{}, fmt.Errorf("github: find marker %q: %w", marker, connectors.ErrNotFound)
+	}
+	c.mu.Lock()
+	n, known := c.index.byMarker[marker]
+	sure := c.index.complete && !c.index.uncertain[marker]
+	c.mu.Unlock()
+	switch {
+	case known:
+		rec, err := c.Get(ctx, strconv.Itoa(n))
+		switch {
+		case err == nil && rec.Marker == marker:
+			return rec, nil
+		case err != nil && !errors.Is(err, connectors.ErrNotFound):
+			return connectors.Record{}, err
+		}
+		// Gone, or a person removed the marker: ask GitHub.
+	case sure:
+		return connectors.Record{}, fmt.Errorf("github: find marker %s in %s/%s: no issue listed or created carries it: %w", marker, c.cfg.Owner, c.cfg.Repo, connectors.ErrNotFound)
 	}
 	login, err := c.user(ctx)
 	if err != nil {

@@ -243,3 +243,64 @@ func TestChangesRefusesACursorItDidNotWrite(t *testing.T) {
 		t.Fatalf("err = %v, want a terminal error telling to reset the cursor", err)
 	}
 }
+
+func TestChangesReportsAnEditInTheSecondOfTheLastListing(t *testing.T) {
+	// GitHub's updated_at has one-second resolution: an edit in the
+	// second the issue was last listed keeps its updated_at, and must not
+	// be dropped as a repeat of what was already returned.
+	c, srv := newFake(t, githubfake.Options{Now: fixedClock()})
+	srv.AddIssue(githubfake.Issue{Title: "Created"})
+	ids, cursor := drain(t, c, "")
+	if !slices.Equal(ids, []string{"1"}) {
+		t.Fatalf("first listing %v", ids)
+	}
+	srv.Edit(1, func(is *githubfake.Issue) { is.Title = "Edited in the same second" })
+	ids, cursor = drain(t, c, cursor)
+	if !slices.Equal(ids, []string{"1"}) {
+		t.Fatalf("after an edit in the second #1 was listed in: %v, want [1]", ids)
+	}
+	if ids, _ = drain(t, c, cursor); len(ids) != 0 {
+		t.Errorf("the next poll returned %v again", ids)
+	}
+	t.Run("a cursor written before digests still drops repeats", func(t *testing.T) {
+		cs, err := decodeCursor(cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs.Sums, cs.ETag = nil, "" // and no 304 to hide behind
+		if ids, _ := drain(t, c, cs.encode()); len(ids) != 0 {
+			t.Errorf("an old cursor returned %v again", ids)
+		}
+	})
+}
+
+func TestIdlePollsAfterABurstOfMoreThanAPageCostNoQuota(t *testing.T) {
+	// A bulk edit can touch more issues in one second than a page holds.
+	// While that second is inside the cursor's overlap window every poll
+	// pages through it, and a listing of several pages is never answered
+	// 304; once GitHub's clock is a lag past it, the window moves on.
+	c, srv := newFake(t, githubfake.Options{Now: fixedClock()})
+	for i := 0; i < 150; i++ {
+		srv.AddIssue(githubfake.Issue{Title: fmt.Sprint("Issue ", i)})
+	}
+	ids, cursor := drain(t, c, "")
+	if len(ids) != 150 {
+		t.Fatalf("listed %d issues, want 150", len(ids))
+	}
+	srv.Advance(time.Minute)
+	var counted []int
+	for range 4 {
+		srv.ResetStats()
+		if ids, cursor = drain(t, c, cursor); len(ids) != 0 {
+			t.Fatalf("an idle poll listed %v", ids)
+		}
+		counted = append(counted, srv.Stats().Counted)
+	}
+	if counted[2] != 0 || counted[3] != 0 {
+		t.Errorf("quota counted by four idle polls a minute after the burst: %v; want the last ones free", counted)
+	}
+	srv.Edit(42, func(is *githubfake.Issue) { is.Title = "Edited after the burst" })
+	if ids, _ = drain(t, c, cursor); !slices.Equal(ids, []string{"42"}) {
+		t.Errorf("after an edit: %v, want [42]", ids)
+	}
+}

@@ -70,6 +70,7 @@ type Connector struct {
 	login      string            // the token's user, read once
 	milestones map[string]int    // title to number
 	markers    map[string]string // issue number to the marker last seen on it
+	index      markerIndex       // what FindByMarker knows without asking (marker.go)
 }
 
 var (
@@ -140,7 +141,8 @@ func New(cfg Config) (*Connector, error) {
 	if cfg.RecentScan == 0 {
 		cfg.RecentScan = 2
 	}
-	c := &Connector{cfg: cfg, log: cfg.Logger.With("target", cfg.Target), milestones: map[string]int{}, markers: map[string]string{}, cache: newETagCache(3000)}
+	c := &Connector{cfg: cfg, log: cfg.Logger.With("target", cfg.Target), milestones: map[string]int{}, markers: map[string]string{}, cache: newETagCache(3000),
+		index: markerIndex{byMarker: map[string]int{}, uncertain: map[string]bool{}}}
 	c.http = transport.New(transport.Options{
 		Target:           cfg.Target,
 		Base:             cfg.Base,

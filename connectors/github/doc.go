@@ -22,8 +22,10 @@
 // the sub-issues endpoints) and type (the issue type's name, on
 // repositories of organisations that define types).
 //
-// Records returned by Changes carry every field but parent and no
-// comments; Get, Create and Update read them all.
+// Records returned by Changes carry no comments, and their parent only
+// where the server reports parent_issue_url (github.com does; older
+// Enterprise Server releases ask GET .../parent); Get, Create and Update
+// read them all. Reading an issue without comments is one request.
 //
 // A transferred issue leaves the repository: GitHub answers its old
 // number with a redirect to another repository, which this connector
@@ -37,11 +39,17 @@
 // Create appends a hidden HTML comment, <!-- backlogd:id=BL-42 -->, to
 // the body. The marker is stripped from the body field on read and
 // appended again on every write of the body, so a user who deletes it
-// has it repaired on the next write. FindByMarker first scans the issues
-// the token's user created recently (a consistent listing that sees a
-// create made a second ago) and only then asks the search API, which
+// has it repaired on the next write. FindByMarker answers from the
+// markers the connector has listed and written: once a listing of the
+// whole repository (the first poll) has caught up, a marker it never saw
+// costs no request, which keeps an initial projection of hundreds of
+// items off the search API. A create whose answer was lost, or a marker
+// the index does not hold yet, is looked up on GitHub: first in the
+// issues the token's user created recently (a consistent listing that
+// sees a create made a second ago), then through the search API, which
 // finds older and adopted issues but is eventually consistent: it misses
-// issues created or edited within the last minute or so.
+// issues created or edited within the last minute or so. A marker a
+// person copies onto another issue is learnt from the next listing.
 //
 // # Change detection and quota
 //
@@ -52,9 +60,16 @@
 // numbers in update order would skip an issue each time one already read
 // is edited and moves to the end, and creation order does not move; the
 // cursor then never passes GitHub's clock (Date) at the start of that
-// pass, so an edit made behind it is listed next time. The first page of a listing is
+// pass, so an edit made behind it is listed next time. Pairs are told
+// apart by a digest of the issue too: an edit in the second the issue was
+// last listed keeps its updated_at, and is still returned. Once GitHub's
+// clock is a lag past the newest update, the window moves past it, where
+// it is empty and stays put, so a burst of more than a page in one second
+// does not keep every poll paging. The first page of a listing is
 // requested with If-None-Match, so an idle poll is answered 304 Not
-// Modified, which GitHub does not count against the rate limit.
+// Modified, which GitHub does not count against the rate limit; the
+// first poll after a change pays one request to learn the new window's
+// ETag.
 //
 // Rate limits follow GitHub's documentation
 // (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api):
@@ -64,9 +79,22 @@
 // is paused before the quota runs out; writes are serialized and
 // content-creating requests paced under 80 a minute and 500 an hour.
 //
+// # Webhooks
+//
+// ParseWebhook checks X-Hub-Signature-256 in constant time and turns
+// issues, issue_comment and sub_issues events into the issues to re-read
+// (the sub-issue and its parent); deleted and transferred issues are
+// reported as deletions, pings and pull requests as nothing to do. The
+// daemon serves it at /webhooks/{target}: a refused delivery is a 401 and
+// queues nothing, a repeated X-GitHub-Delivery is dropped, and polling
+// repairs what GitHub failed to deliver (it does not retry).
+//
 // # Markup
 //
 // Canonical Markdown and GitHub Flavored Markdown are the same language:
-// bodies and comments pass through unchanged. Mentions and issue
-// references are the mapping layer's business.
+// bodies and comments pass through this connector unchanged. Mentions
+// and #123 references are mapped or neutralised by the mapping layer
+// (mapping/comments.go): @alice becomes the user map's login, anyone
+// else's mention and a #123 from another tracker get a zero-width space
+// after the sigil, and what a person typed on GitHub is kept as typed.
 package github

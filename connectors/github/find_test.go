@@ -72,8 +72,13 @@ func TestFindByMarkerSeesACreateMadeAMomentAgo(t *testing.T) {
 }
 
 func TestRecordFieldsRoundTrip(t *testing.T) {
+	t.Run("on a server that reports parent_issue_url", func(t *testing.T) { testRecordFieldsRoundTrip(t, false) })
+	t.Run("on a server without parent_issue_url", func(t *testing.T) { testRecordFieldsRoundTrip(t, true) })
+}
+
+func testRecordFieldsRoundTrip(t *testing.T, noParentURL bool) {
 	ctx := context.Background()
-	c, srv := newFake(t, githubfake.Options{Collaborators: []string{"alice", "bob"}, IssueTypes: []string{"Bug", "Feature"}})
+	c, srv := newFake(t, githubfake.Options{Collaborators: []string{"alice", "bob"}, IssueTypes: []string{"Bug", "Feature"}, NoParentURL: noParentURL})
 	srv.AddMilestone("Sprint 1")
 	parent := connectors.Fields{}
 	parent.Set("title", "Epic")
@@ -168,6 +173,84 @@ func TestRecordFieldsRoundTrip(t *testing.T) {
 		got, _ = c.Get(ctx, rec.ID)
 		if len(got.Comments) != 1 || got.Comments[0].Body != "Second" {
 			t.Errorf("after delete: %+v", got.Comments)
+		}
+	})
+}
+
+func TestFindByMarkerAnswersFromAFullListing(t *testing.T) {
+	ctx := context.Background()
+	c, srv := newFake(t, githubfake.Options{Now: fixedClock()})
+	srv.AddIssue(githubfake.Issue{Title: "Marked by a previous run", User: "carol", Body: "Text\n\n<!-- backlogd:id=BL-1 -->"})
+	srv.AddIssue(githubfake.Issue{Title: "Unmarked"})
+	title := connectors.Fields{}
+	title.Set("title", "New")
+
+	t.Run("before a full listing, GitHub is asked", func(t *testing.T) {
+		srv.ResetStats()
+		if _, err := c.FindByMarker(ctx, "BL-9"); !errors.Is(err, connectors.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+		if st := srv.Stats(); st.ByClass["search"] != 1 {
+			t.Errorf("%v; want the slow path, with a search", st.ByClass)
+		}
+	})
+	drain(t, c, "")
+	t.Run("after it, a marker no issue carries costs no request", func(t *testing.T) {
+		srv.ResetStats()
+		if _, err := c.FindByMarker(ctx, "BL-9"); !errors.Is(err, connectors.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+		if st := srv.Stats(); st.Requests != 0 {
+			t.Errorf("%d requests (%v), want none", st.Requests, st.ByClass)
+		}
+	})
+	t.Run("a listed marker is read back with one issue read", func(t *testing.T) {
+		srv.ResetStats()
+		rec, err := c.FindByMarker(ctx, "BL-1")
+		if err != nil || rec.Fields.Get("title") != "Marked by a previous run" {
+			t.Fatalf("found %+v, %v", rec, err)
+		}
+		if st := srv.Stats(); st.ByClass["search"] != 0 || st.ByClass["list_issues"] != 0 {
+			t.Errorf("%v; want no listing and no search", st.ByClass)
+		}
+	})
+	t.Run("an issue this connector created is found", func(t *testing.T) {
+		if _, err := c.Create(ctx, "BL-2", title); err != nil {
+			t.Fatal(err)
+		}
+		if rec, err := c.FindByMarker(ctx, "BL-2"); err != nil || rec.Marker != "BL-2" {
+			t.Errorf("found %+v, %v", rec, err)
+		}
+	})
+	t.Run("a create whose answer was lost is still found", func(t *testing.T) {
+		srv.CrashAfterNextCreate()
+		if _, err := c.Create(ctx, "BL-3", title); err == nil {
+			t.Fatal("the create's answer was lost, yet Create reported success")
+		}
+		rec, err := c.FindByMarker(ctx, "BL-3")
+		if err != nil || rec.Marker != "BL-3" {
+			t.Fatalf("found %+v, %v; a retry would make a duplicate", rec, err)
+		}
+	})
+	t.Run("a refused create leaves nothing to find", func(t *testing.T) {
+		bad := title.Clone()
+		bad.Set("assignees", "nobody-with-access")
+		if _, err := c.Create(ctx, "BL-4", bad); !connectors.IsTerminal(err) {
+			t.Fatalf("err = %v, want a terminal 422", err)
+		}
+		srv.ResetStats()
+		if _, err := c.FindByMarker(ctx, "BL-4"); !errors.Is(err, connectors.ErrNotFound) || srv.Stats().Requests != 0 {
+			t.Errorf("err = %v after %d requests; want ErrNotFound from the index", err, srv.Stats().Requests)
+		}
+	})
+	t.Run("a marker a person removed is looked up on GitHub again", func(t *testing.T) {
+		srv.Edit(1, func(is *githubfake.Issue) { is.Body = "Text" })
+		srv.ResetStats()
+		if _, err := c.FindByMarker(ctx, "BL-1"); !errors.Is(err, connectors.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+		if st := srv.Stats(); st.ByClass["search"] != 1 {
+			t.Errorf("%v; want the slow path", st.ByClass)
 		}
 	})
 }

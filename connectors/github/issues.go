@@ -16,12 +16,41 @@ import (
 )
 
 // issue is an issue as the REST API returns it. go-github v60 knows no
-// issue types, so the type object is decoded here.
+// issue types and no sub-issues, so those are decoded here.
 type issue struct {
 	gh.Issue
 	Type *struct {
 		Name string `json:"name"`
 	} `json:"type"`
+	// ParentIssueURL is the API URL of the parent of a sub-issue, JSON
+	// null for an issue without one, and absent (nil) on servers without
+	// sub-issues, where GET .../issues/N/parent is the only way to know.
+	ParentIssueURL json.RawMessage `json:"parent_issue_url"`
+}
+
+// parentFromURL returns the parent's number as the issue itself reports
+// it, and whether it does. A parent in another repository is "": no
+// record of this target can name it.
+func (c *Connector) parentFromURL(is *issue) (string, bool) {
+	if is.ParentIssueURL == nil {
+		return "", false
+	}
+	var u *string
+	if err := json.Unmarshal(is.ParentIssueURL, &u); err != nil {
+		return "", false
+	}
+	if u == nil {
+		return "", true
+	}
+	repo, num, ok := strings.Cut(*u, "/issues/")
+	n, err := strconv.Atoi(num)
+	if !ok || err != nil || n <= 0 {
+		return "", false // not a shape we know: ask the endpoint
+	}
+	if !strings.HasSuffix(strings.ToLower(repo), strings.ToLower("/repos/"+c.cfg.Owner+"/"+c.cfg.Repo)) {
+		return "", true
+	}
+	return strconv.Itoa(n), true
 }
 
 // issueRequest is the body of a create or edit. Pointers and RawFields
@@ -78,7 +107,8 @@ func (c *Connector) inRepo(is *issue) bool {
 	return strings.HasSuffix(strings.ToLower(u), strings.ToLower("/repos/"+c.cfg.Owner+"/"+c.cfg.Repo))
 }
 
-// record turns an issue into a record (parent and comments not loaded).
+// record turns an issue into a record: no comments, and the parent only
+// when the issue reports it (parent_issue_url).
 func (c *Connector) record(is *issue) connectors.Record {
 	n := strconv.Itoa(is.GetNumber())
 	text, marker := parseBody(is.GetBody())
@@ -104,11 +134,15 @@ func (c *Connector) record(is *issue) connectors.Record {
 	} else {
 		f.Set(FieldType)
 	}
+	if p, ok := c.parentFromURL(is); ok {
+		f.Set(FieldParent, p)
+	}
 	if marker != "" {
 		// Remembered even after a user deletes it from the body, so the
 		// next write of the body puts it back.
 		c.mu.Lock()
 		c.markers[n] = marker
+		c.index.note(marker, is.GetNumber())
 		c.mu.Unlock()
 	}
 	updated := is.GetUpdatedAt().UTC()
@@ -141,10 +175,12 @@ func (c *Connector) getIssue(ctx context.Context, n int) (*issue, error) {
 }
 
 // Get implements connectors.Connector: the issue, its parent and its
-// comments (two or three requests: comments are not listed when the issue
-// says it has none). Re-reads of what did not change are conditional and
-// cost no quota, except the parent lookup of an issue without a parent:
-// GitHub answers that with a 404, which carries no ETag.
+// comments, in one request for an issue without comments and two for one
+// with comments (which are not listed when the issue says it has none).
+// The parent comes from the issue's parent_issue_url; only servers that
+// do not report it cost a third request, GET .../parent, whose 404 for an
+// issue without a parent carries no ETag and is counted every time.
+// Re-reads of what did not change are conditional and cost no quota.
 func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, error) {
 	n, err := parseNumber(id)
 	if err != nil {
@@ -160,11 +196,14 @@ func (c *Connector) Get(ctx context.Context, id string) (connectors.Record, erro
 // complete adds the parent and the comments to an issue's record.
 func (c *Connector) complete(ctx context.Context, is *issue) (connectors.Record, error) {
 	rec := c.record(is)
-	parent, err := c.parent(ctx, is.GetNumber())
-	if err != nil {
-		return connectors.Record{}, err
+	if _, known := c.parentFromURL(is); !known {
+		parent, err := c.parent(ctx, is.GetNumber())
+		if err != nil {
+			return connectors.Record{}, err
+		}
+		rec.Fields.Set(FieldParent, parent)
 	}
-	rec.Fields.Set(FieldParent, parent)
+	var err error
 	rec.Comments = []connectors.Comment{}
 	if is.Comments != nil && *is.Comments == 0 {
 		return rec, nil // the issue says it has none: no need to ask
@@ -193,27 +232,34 @@ func (c *Connector) parent(ctx context.Context, n int) (string, error) {
 	return strconv.Itoa(p.GetNumber()), nil
 }
 
-// setParent makes parent (a number, or "" for none) the issue's parent.
-func (c *Connector) setParent(ctx context.Context, is *issue, parent string) error {
+// setParent makes parent (a number, or "" for none) the parent of is,
+// as read just before, and reports whether it had to change it.
+func (c *Connector) setParent(ctx context.Context, is *issue, parent string) (bool, error) {
 	n := is.GetNumber()
-	cur, err := c.parent(ctx, n)
-	if err != nil || cur == parent {
-		return err
+	cur, known := c.parentFromURL(is)
+	if !known {
+		var err error
+		if cur, err = c.parent(ctx, n); err != nil {
+			return false, err
+		}
+	}
+	if cur == parent {
+		return false, nil
 	}
 	body := map[string]any{"sub_issue_id": is.GetID()}
 	if parent == "" {
-		_, err = c.call(ctx, fmt.Sprintf("remove #%d from its parent #%s", n, cur), http.MethodDelete,
+		_, err := c.call(ctx, fmt.Sprintf("remove #%d from its parent #%s", n, cur), http.MethodDelete,
 			fmt.Sprintf("%s/issues/%s/sub_issue", c.repoPath(), cur), body, nil)
-		return err
+		return err == nil, err
 	}
 	p, err := parseNumber(parent)
 	if err != nil {
-		return connectors.Terminalf("github: set the parent of #%d: %v; map parent to an issue number of this repository", n, err)
+		return false, connectors.Terminalf("github: set the parent of #%d: %v; map parent to an issue number of this repository", n, err)
 	}
 	body["replace_parent"] = true
 	_, err = c.call(ctx, fmt.Sprintf("make #%d a sub-issue of #%d", n, p), http.MethodPost,
 		fmt.Sprintf("%s/issues/%d/sub_issues", c.repoPath(), p), body, nil)
-	return err
+	return err == nil, err
 }
 
 // comments lists an issue's comments, oldest first.
@@ -373,7 +419,21 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 	closing := req.State
 	req.State, req.StateReason = nil, nil
 	var is issue
-	if _, err := c.call(ctx, op, http.MethodPost, c.repoPath()+"/issues", req, &is); err != nil {
+	c.mu.Lock()
+	c.index.uncertain[marker] = true
+	c.mu.Unlock()
+	resp, err := c.call(ctx, op, http.MethodPost, c.repoPath()+"/issues", req, &is)
+	c.mu.Lock()
+	var limited *connectors.RateLimitError
+	switch {
+	case err == nil:
+		c.index.note(marker, is.GetNumber())
+		delete(c.index.uncertain, marker)
+	case resp != nil && resp.Response != nil && resp.StatusCode < 500, errors.As(err, &limited):
+		delete(c.index.uncertain, marker) // refused: nothing was made
+	}
+	c.mu.Unlock()
+	if err != nil {
 		return connectors.Record{}, err
 	}
 	// GitHub creates issues open: close it in a second request.
@@ -387,7 +447,7 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 		}
 	}
 	if p := fields.Get(FieldParent); p != "" {
-		if err := c.setParent(ctx, &is, p); err != nil {
+		if _, err := c.setParent(ctx, &is, p); err != nil {
 			return connectors.Record{}, err
 		}
 	}
@@ -439,8 +499,12 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 		if len(p) > 0 {
 			v = p[0]
 		}
-		if err := c.setParent(ctx, is, v); err != nil {
+		moved, err := c.setParent(ctx, is, v)
+		if err != nil {
 			return connectors.Record{}, err
+		}
+		if moved {
+			is = nil // read again: the issue shows its new parent
 		}
 	}
 	if is == nil {
@@ -476,6 +540,7 @@ func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
 	if err == nil {
 		c.mu.Lock()
 		c.markers[id] = marker
+		c.index.note(marker, n)
 		c.mu.Unlock()
 	}
 	return err

@@ -5,6 +5,34 @@ import (
 	"strings"
 )
 
+// markerIndex lets FindByMarker answer from what the connector listed
+// and wrote itself. The syncer asks before every create whether the item
+// already has an issue; asked of GitHub, that is a scan of the token
+// user's recent issues and a search (30 a minute, and eventually
+// consistent) per item: an initial projection of 150 items would make
+// 150 searches and hundreds of listing pages. Guarded by Connector.mu.
+type markerIndex struct {
+	// byMarker maps a marker to the lowest issue number seen carrying it
+	// (the original, when a person copied a body into a new issue).
+	byMarker map[string]int
+	// complete is set once a listing from the start of the repository
+	// (Changes from cursor "") caught up in this process: every issue
+	// made before it was listed, and this connector adds the ones it
+	// creates since. A marker not in byMarker is then on no issue.
+	complete bool
+	// uncertain holds the markers of creates whose outcome is unknown (a
+	// lost answer, a 5xx): GitHub may hold an issue the index does not,
+	// so those are always looked up the slow way.
+	uncertain map[string]bool
+}
+
+// note records that issue n carries marker; c.mu is held.
+func (x *markerIndex) note(marker string, n int) {
+	if cur, ok := x.byMarker[marker]; !ok || n < cur {
+		x.byMarker[marker] = n
+	}
+}
+
 // The idempotency marker is a hidden HTML comment at the end of the body:
 // GitHub renders nothing for it, the search API indexes it, and it
 // survives edits made in the web UI unless a user deletes it on purpose.

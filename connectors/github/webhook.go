@@ -1,9 +1,6 @@
 package github
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -22,7 +19,7 @@ func (c *Connector) ParseWebhook(header http.Header, body []byte) (connectors.De
 	if c.cfg.WebhookSecret.IsZero() {
 		return connectors.Delivery{}, fmt.Errorf("github %s: webhook refused: no webhook_secret is configured for this target; set one here and in the repository's webhook: %w", c.cfg.Target, connectors.ErrBadSignature)
 	}
-	if !validSignature(c.cfg.WebhookSecret.Reveal(), header.Get("X-Hub-Signature-256"), body) {
+	if !connectors.ValidSHA256(c.cfg.WebhookSecret, header.Get("X-Hub-Signature-256"), body) {
 		return connectors.Delivery{}, fmt.Errorf("github %s: webhook refused: %w", c.cfg.Target, connectors.ErrBadSignature)
 	}
 	d, err := parseEvent(header.Get("X-GitHub-Event"), body, c.cfg.Owner+"/"+c.cfg.Repo)
@@ -31,21 +28,6 @@ func (c *Connector) ParseWebhook(header http.Header, body []byte) (connectors.De
 	}
 	d.ID = header.Get("X-GitHub-Delivery")
 	return d, nil
-}
-
-// validSignature checks a "sha256=<hex>" signature of body.
-func validSignature(secret, sig string, body []byte) bool {
-	hexSum, ok := strings.CutPrefix(sig, "sha256=")
-	if !ok {
-		return false
-	}
-	got, err := hex.DecodeString(hexSum)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
 }
 
 // hookIssue is the part of an issue a webhook payload carries that we read.

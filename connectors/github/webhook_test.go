@@ -1,9 +1,6 @@
 package github
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"slices"
@@ -13,11 +10,7 @@ import (
 	"github.com/backlogd/backlogd/connectors/github/githubfake"
 )
 
-func sign(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
+func sign(secret string, body []byte) string { return connectors.SignSHA256(secret, body) }
 
 func TestParseWebhookRefusesUnsignedOrWronglySignedDeliveries(t *testing.T) {
 	c, _ := newFake(t, githubfake.Options{})
