@@ -26,7 +26,7 @@ var (
 	// Syncer.process).
 	ReconcileResults = []string{
 		"ok", "pushed", "pulled", "pushed_pulled", "created", "relinked",
-		"conflict", "unlinked", "gone", "requeued", "terminal", "error",
+		"conflict", "unlinked", "gone", "requeued", "terminal", "error", "fenced",
 	}
 	// FieldGroups are the group label values of backlogd_fields_changed_total.
 	FieldGroups = []string{"text", "people", "planning", "core"}
@@ -42,6 +42,9 @@ var (
 	RequestClasses = []string{"read", "write"}
 	// ReloadResults are the result label values of backlogd_config_reloads_total.
 	ReloadResults = []string{"success", "failure"}
+	// LeaseChanges are the change label values of
+	// backlogd_lease_changes_total (syncer.LeaseAcquired and the others).
+	LeaseChanges = []string{"acquired", "released", "lost", "expired"}
 )
 
 // Metrics holds every backlogd metric. It implements syncer.Metrics and
@@ -62,6 +65,11 @@ type Metrics struct {
 	webhooks          *prometheus.CounterVec
 	lastFullSync      *prometheus.GaugeVec
 	outboxPending     prometheus.Gauge
+
+	leaseChanges *prometheus.CounterVec
+	leaseHeld    *prometheus.GaugeVec
+	fenced       *prometheus.CounterVec
+	replicas     *prometheus.GaugeVec // no labels: absent until set
 
 	requests        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
@@ -154,6 +162,23 @@ func newMetrics(reg prometheus.Registerer, info BuildInfo, now func() time.Time)
 		Help: "Remote writes announced in the outbox and not yet acknowledged.",
 	})
 
+	m.leaseChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "backlogd_lease_changes_total",
+		Help: "Changes of this replica's lease on a target (several replicas on one PostgreSQL store): acquired, released (given up for balance or at shutdown), lost (taken over, or expired while paused), expired (the store could not be reached to renew it).",
+	}, []string{"target", "change"})
+	m.leaseHeld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "backlogd_lease_held",
+		Help: "1 while this replica owns the target's lease and runs its workers, else 0 (absent with a store only one process uses). Summed over replicas it is 1 per target.",
+	}, t)
+	m.fenced = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "backlogd_fenced_writes_total",
+		Help: "Store transactions of a target refused because this replica's lease had moved on (its fencing token is stale): writes a paused or partitioned replica did not make.",
+	}, t)
+	m.replicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "backlogd_replicas_live",
+		Help: "Replicas with a live heartbeat in the shared store, this one included, at its last heartbeat (absent with a store only one process uses).",
+	}, nil)
+
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "backlogd_tracker_requests_total",
 		Help: "HTTP requests to trackers (every attempt, retries included), by method class (read, write) and status code (0 = no response: connection or timeout error).",
@@ -202,12 +227,14 @@ func newMetrics(reg prometheus.Registerer, info BuildInfo, now func() time.Time)
 
 	m.byTarget = append(m.byTarget, m.reconciles, m.reconcileDuration, m.fieldsChanged, m.echoes,
 		m.created, m.remoteDeleted, m.linked, m.queueDepth, m.queueOldest, m.webhooks, m.lastFullSync,
-		m.requests, m.requestDuration, m.rateRemaining, m.rateReset, m.pausedUntil)
+		m.requests, m.requestDuration, m.rateRemaining, m.rateReset, m.pausedUntil,
+		m.leaseChanges, m.leaseHeld, m.fenced)
 
 	reg.MustRegister(m.reconciles, m.reconcileDuration, m.fieldsChanged, m.echoes, m.created,
 		m.remoteDeleted, m.linked, m.conflictsOpen, m.queueDepth, m.queueOldest, m.webhooks,
 		m.lastFullSync, m.outboxPending, m.requests, m.requestDuration, m.rateRemaining,
-		m.rateReset, m.pausedUntil, m.reloads, m.reloadSuccessful, m.reloadSuccessAt, build)
+		m.rateReset, m.pausedUntil, m.reloads, m.reloadSuccessful, m.reloadSuccessAt, build,
+		m.leaseChanges, m.leaseHeld, m.fenced, m.replicas)
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -274,6 +301,10 @@ func (m *Metrics) Known(targets []string, clients map[string][]string) {
 			m.requestDuration.WithLabelValues(t, c)
 		}
 		m.pausedUntil.WithLabelValues(t)
+		for _, c := range LeaseChanges {
+			m.leaseChanges.WithLabelValues(t, c)
+		}
+		m.fenced.WithLabelValues(t)
 	}
 }
 
@@ -398,3 +429,23 @@ func (m *Metrics) Paused(target string, until time.Time) {
 	m.paused[target] = until
 	m.pausedUntil.WithLabelValues(target).Set(unix(until))
 }
+
+// LeaseChanged implements syncer.LeaseMetrics.
+func (m *Metrics) LeaseChanged(target, change string) {
+	m.leaseChanges.WithLabelValues(target, change).Inc()
+}
+
+// SetLeaseHeld implements syncer.LeaseMetrics.
+func (m *Metrics) SetLeaseHeld(target string, held bool) {
+	v := 0.0
+	if held {
+		v = 1
+	}
+	m.leaseHeld.WithLabelValues(target).Set(v)
+}
+
+// WriteFenced implements syncer.LeaseMetrics.
+func (m *Metrics) WriteFenced(target string) { m.fenced.WithLabelValues(target).Inc() }
+
+// SetReplicas implements syncer.LeaseMetrics.
+func (m *Metrics) SetReplicas(n int) { m.replicas.WithLabelValues().Set(float64(n)) }

@@ -16,6 +16,7 @@ import (
 // The daemon passes one *Metrics as both.
 var (
 	_ syncer.Metrics      = (*Metrics)(nil)
+	_ syncer.LeaseMetrics = (*Metrics)(nil)
 	_ connectors.Observer = (*Metrics)(nil)
 )
 
