@@ -27,6 +27,9 @@ func (s *Syncer) pollLoop(ctx context.Context, t *target) {
 	for {
 		err := s.PollTarget(ctx, t)
 		wait := t.poll
+		if err != nil && s.leases != nil && s.leases.fenced(t, err) {
+			err = nil // the lease moved on: not the tracker's failure
+		}
 		if err != nil && ctx.Err() == nil {
 			if d, ok := connectors.RetryAfter(err); ok {
 				wait = max(wait, d)
@@ -302,6 +305,10 @@ func (s *Syncer) Webhook(ctx context.Context, target string, header http.Header,
 	case err != nil:
 		s.metrics.Webhook(target, "error")
 		return http.StatusBadRequest, "cannot read delivery: " + err.Error()
+	}
+	if s.leases != nil && !s.leases.owns(target) {
+		// Another replica owns the target: record the delivery for it.
+		return s.leases.forwardWebhook(ctx, t, d)
 	}
 	if d.ID != "" {
 		var seen bool

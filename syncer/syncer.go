@@ -61,6 +61,10 @@ type Syncer struct {
 
 	mu     sync.Mutex
 	parked map[string]string // "target/item" → terminal error, for status
+
+	// leases, on a store several replicas share, decides which targets
+	// this replica runs (leases.go); nil means all of them.
+	leases *leaseManager
 }
 
 // target is the syncer's state for one tracker.
@@ -148,6 +152,9 @@ func New(cfg *mapping.Config, st store.Store, conns map[string]connectors.Connec
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if l, ok := st.(store.Leaser); ok {
+		s.leases = newLeaseManager(s, l)
+	}
 	return s, nil
 }
 
@@ -167,6 +174,9 @@ func (s *Syncer) workers() int {
 // goroutine it started has stopped; an in-flight reconcile finishes its
 // remote write and store update unless Options.Grace runs out first.
 func (s *Syncer) Run(ctx context.Context) error {
+	if s.leases != nil {
+		return s.leases.run(ctx)
+	}
 	if err := s.Recover(ctx); err != nil {
 		return err
 	}
@@ -227,6 +237,12 @@ func (s *Syncer) process(ctx context.Context, t *target, key string) {
 		if result != resultNone {
 			log.Info("reconciled", "op", result)
 		}
+	case s.leases != nil && s.leases.fenced(t, err):
+		// The lease moved on; the lease loop stops this target's workers,
+		// and the key goes to the new owner.
+		result = "fenced"
+		t.queue.AddAfter(key, time.Second)
+		log.Info("write refused: this replica no longer holds the target's lease", "error", err)
 	case errors.Is(err, store.ErrStale), errors.Is(err, connectors.ErrConflict):
 		// Someone wrote between our read and our write: read again now.
 		result = "requeued"
@@ -588,7 +604,16 @@ func (s *Syncer) Status() []TargetStatus {
 // too. waiting names the targets not tried yet, failing the ones whose
 // last attempt failed, with the reason.
 func (s *Syncer) Ready() (ready bool, waiting, failing []string) {
+	if s.leases != nil {
+		// A replica answers for the targets it owns, and for its store.
+		if why := s.leases.unready(); why != "" {
+			waiting = append(waiting, why)
+		}
+	}
 	for _, name := range s.order {
+		if s.leases != nil && !s.leases.owns(name) {
+			continue
+		}
 		t := s.targets[name]
 		t.mu.Lock()
 		reached, why := t.reached, t.lastError
