@@ -7,8 +7,8 @@ import (
 	"github.com/backlogd/backlogd/connectors"
 )
 
-// The client layout is recomputed on every call rather than cached; these
-// benchmarks keep an eye on what that costs per reconcile.
+// ToRecord and FromRecord run twice per reconcile; these benchmarks keep
+// an eye on what they cost (the client layout comes from its cache).
 
 func BenchmarkToRecord(b *testing.B) {
 	c := githubClient()

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/connectors"
@@ -44,20 +46,40 @@ type route struct {
 type nativeField struct {
 	name   string
 	routes []*route
-	multi  bool
+	// writing lists the routes ToRecord renders (route.writes).
+	writing []*route
+	multi   bool
 }
 
-// layout is a client's routes grouped by native field.
+// layout is a client's routes grouped by native field, and the fields
+// it syncs. A layout is never modified once built, so callers on any
+// goroutine may share it.
 type layout struct {
 	natives []*nativeField
 	byField map[backlog.Field][]*route
+	synced  []backlog.Field
 }
 
-// layout computes the client's routes. It is cheap (a few dozen routes at
-// most) and computed per call, so a Client needs no hidden state and can
-// be built by hand in tests.
+// layout returns the client's routes. Building them takes microseconds
+// and a hundred allocations, and the syncer asks twice per reconcile, so
+// layouts are cached per client (see layoutCache): a Client still needs
+// no hidden state, can be built or edited by hand, and is never served a
+// layout of what it held before an edit.
 func (c *Client) layout() *layout {
-	l := &layout{byField: map[backlog.Field][]*route{}}
+	if l := layouts.get(c); l != nil {
+		return l
+	}
+	in := snapshotLayoutInputs(c)
+	// Built from the private copy, so that no route shares a value map
+	// with the client, which might edit it later.
+	l := (&Client{Fields: in.fields, Private: in.private, Users: in.users}).buildLayout()
+	layouts.put(c, &cachedLayout{in: in, l: l})
+	return l
+}
+
+// buildLayout computes the client's routes.
+func (c *Client) buildLayout() *layout {
+	l := &layout{byField: map[backlog.Field][]*route{}, synced: c.Synced()}
 	idx := map[string]*nativeField{}
 	for _, f := range backlog.AllFields {
 		for _, m := range c.Fields[f] {
@@ -87,9 +109,97 @@ func (c *Client) layout() *layout {
 					r.renders[c.render1(r, v)] = true
 				}
 			}
+			if r.writes() {
+				nf.writing = append(nf.writing, r)
+			}
 		}
 	}
 	return l
+}
+
+// layoutCache holds each client's layout with a private copy of the
+// client fields it was built from: the field maps, the private fields and
+// the user map (enum routes render their values through it). A hit is
+// compared field by field with that copy, so a client edited in place
+// only costs a rebuild. Bounded: a process that keeps making clients (a
+// property test, a daemon reloaded many times) empties it now and then;
+// the daemon holds a few dozen clients at most.
+type layoutCache struct {
+	mu sync.RWMutex
+	m  map[*Client]*cachedLayout
+}
+
+const maxCachedLayouts = 512
+
+var layouts = layoutCache{m: map[*Client]*cachedLayout{}}
+
+type cachedLayout struct {
+	in layoutInputs
+	l  *layout
+}
+
+// layoutInputs is a deep copy of what a layout is built from.
+type layoutInputs struct {
+	fields  map[backlog.Field][]FieldMap
+	private []backlog.Field
+	users   map[string]string
+}
+
+func (lc *layoutCache) get(c *Client) *layout {
+	lc.mu.RLock()
+	e := lc.m[c]
+	lc.mu.RUnlock()
+	if e != nil && e.in.match(c) {
+		return e.l
+	}
+	return nil
+}
+
+func (lc *layoutCache) put(c *Client, e *cachedLayout) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if _, ok := lc.m[c]; !ok && len(lc.m) >= maxCachedLayouts {
+		clear(lc.m)
+	}
+	lc.m[c] = e
+}
+
+func snapshotLayoutInputs(c *Client) layoutInputs {
+	in := layoutInputs{fields: map[backlog.Field][]FieldMap{}, private: slices.Clone(c.Private), users: maps.Clone(c.Users)}
+	for _, f := range backlog.AllFields {
+		ms := c.Fields[f]
+		if len(ms) == 0 {
+			continue
+		}
+		cp := make([]FieldMap, len(ms))
+		for i, m := range ms {
+			m.Values = maps.Clone(m.Values)
+			cp[i] = m
+		}
+		in.fields[f] = cp
+	}
+	return in
+}
+
+// match reports whether c holds exactly the content in was copied from.
+func (in *layoutInputs) match(c *Client) bool {
+	if !slices.Equal(in.private, c.Private) || !maps.Equal(in.users, c.Users) {
+		return false
+	}
+	for _, f := range backlog.AllFields {
+		a, b := in.fields[f], c.Fields[f]
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			x, y := a[i], b[i]
+			if x.Field != y.Field || x.Template != y.Template || x.Users != y.Users || x.Direction != y.Direction ||
+				x.Line != y.Line || !maps.Equal(x.Values, y.Values) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // matches reports whether native value v fits a template route's pattern.
@@ -141,7 +251,7 @@ func (r *route) writes() bool { return !r.private && r.m.Direction != FromTracke
 // elems splits an encoded canonical value into its elements.
 func elems(f backlog.Field, v string) []string {
 	if f.IsList() {
-		vs, err := backlog.DecodeList(v)
+		vs, err := decodeList(v)
 		if err != nil {
 			return nil
 		}
@@ -151,6 +261,25 @@ func elems(f backlog.Field, v string) []string {
 		return nil
 	}
 	return []string{v}
+}
+
+// decodeList is backlog.DecodeList without encoding/json for what
+// EncodeList writes of plain strings, ["a","b"] with no escapes; anything
+// else goes to DecodeList. Rendering decodes every list field of both
+// sides on every reconcile.
+func decodeList(v string) ([]string, error) {
+	if len(v) < 4 || v[:2] != `["` || v[len(v)-2:] != `"]` || strings.IndexByte(v, '\\') >= 0 || !utf8.ValidString(v) {
+		return backlog.DecodeList(v)
+	}
+	parts := strings.Split(v[2:len(v)-2], `","`)
+	for _, p := range parts {
+		for i := 0; i < len(p); i++ {
+			if p[i] == '"' || p[i] < 0x20 {
+				return backlog.DecodeList(v)
+			}
+		}
+	}
+	return parts, nil
 }
 
 // render1 renders one canonical element: users, then values, then template.
@@ -240,6 +369,19 @@ func compact(vs []string) []string {
 	return out
 }
 
+// hasSigil reports whether a text value holds @ or #: without one it
+// holds no mention or reference (see comments.go), and mapping its
+// tokens would return it unchanged, after scanning it and the record's
+// current text for nothing.
+func hasSigil(vals []string) bool {
+	for _, v := range vals {
+		if strings.ContainsAny(v, "@#") {
+			return true
+		}
+	}
+	return false
+}
+
 // sameValues compares native parts: as ordered lists for acceptance
 // criteria, as sets otherwise.
 func sameValues(f backlog.Field, a, b []string) bool {
@@ -257,7 +399,42 @@ func sameValues(f backlog.Field, a, b []string) bool {
 // governs what is sent, not what is selected. A client without a scope
 // sees nothing.
 func (c *Client) InScope(it backlog.Item) bool {
-	return c.Scope.Match(it.Project())
+	if c.Scope == nil || c.Scope.root == nil {
+		return false
+	}
+	// Only the fields the scope names are projected: a projection of
+	// every field encodes four lists as JSON, per key and target.
+	f := backlog.Fields{}
+	if !projectScope(c.Scope.root, it, f) {
+		f = it.Project()
+	}
+	return c.Scope.Match(f)
+}
+
+// projectScope sets in f the item's values of the fields expression n
+// reads. It returns false on a node it does not know, whose fields the
+// caller then gets by projecting them all.
+func projectScope(n exprNode, it backlog.Item, f backlog.Fields) bool {
+	switch n := n.(type) {
+	case allNode:
+		return true
+	case notNode:
+		return projectScope(n.x, it, f)
+	case andNode:
+		return projectScope(n.l, it, f) && projectScope(n.r, it, f)
+	case orNode:
+		return projectScope(n.l, it, f) && projectScope(n.r, it, f)
+	case eqNode:
+		f[n.field] = it.Get(n.field)
+		return true
+	case hasNode:
+		f[n.field] = it.Get(n.field)
+		return true
+	case inNode:
+		f[n.field] = it.Get(n.field)
+		return true
+	}
+	return false
 }
 
 // Synced lists the canonical fields this client syncs: mapped and not
@@ -265,11 +442,16 @@ func (c *Client) InScope(it backlog.Item) bool {
 func (c *Client) Synced() []backlog.Field {
 	var out []backlog.Field
 	for _, f := range backlog.AllFields {
-		if len(c.Fields[f]) > 0 && !slices.Contains(c.Private, f) {
+		if c.Syncs(f) {
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// Syncs reports whether f is one of the Synced fields.
+func (c *Client) Syncs(f backlog.Field) bool {
+	return len(c.Fields[f]) > 0 && !slices.Contains(c.Private, f)
 }
 
 // DirectionOf returns the direction of a synced field (Both when the
@@ -284,7 +466,7 @@ func (c *Client) DirectionOf(f backlog.Field) Direction {
 // Project returns the item's values of the Synced fields, encoded as
 // backlog.Item.Get does. Private fields never appear.
 func (c *Client) Project(it backlog.Item) backlog.Fields {
-	synced := c.Synced()
+	synced := c.layout().synced
 	if len(synced) == 0 {
 		// backlog.Item.Project reads "no fields" as "all fields".
 		return backlog.Fields{}
@@ -308,18 +490,13 @@ func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connector
 	l := c.layout()
 	out := connectors.Fields{}
 	for _, nf := range l.natives {
-		var writing []*route
-		for _, r := range nf.routes {
-			if r.writes() {
-				writing = append(writing, r)
-			}
-		}
+		writing := nf.writing
 		if len(writing) == 0 {
 			continue
 		}
 		if !nf.multi {
 			vals := c.render(writing[0], f[writing[0].f])
-			if isMarkup(writing[0].f) {
+			if isMarkup(writing[0].f) && hasSigil(vals) {
 				vals = c.toTexts(vals, current[nf.name])
 			}
 			out[nf.name] = vals
@@ -330,7 +507,7 @@ func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connector
 		cur := current[nf.name]
 		for _, r := range writing {
 			want[r] = c.render(r, f[r.f])
-			if isMarkup(r.f) {
+			if isMarkup(r.f) && hasSigil(want[r]) {
 				want[r] = c.toTexts(want[r], cur)
 			}
 			// An ordered list whose order changed is written afresh.
@@ -379,14 +556,14 @@ func (c *Client) FromRecord(r connectors.Record, base backlog.Fields) (backlog.F
 	l := c.layout()
 	out := backlog.Fields{}
 	var errs []error
-	for _, f := range c.Synced() {
+	for _, f := range l.synced {
 		routes := l.byField[f]
 		parts := make([][]string, len(routes))
 		same := make([]bool, len(routes))
 		allSame := base != nil
 		for i, rt := range routes {
 			parts[i] = rt.owned(r.Fields[rt.native.name])
-			if isMarkup(f) {
+			if isMarkup(f) && hasSigil(parts[i]) {
 				parts[i] = c.fromTexts(parts[i])
 			}
 			same[i] = base != nil && sameValues(f, parts[i], c.render(rt, base[f]))
