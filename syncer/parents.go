@@ -35,7 +35,7 @@ type parentRefs struct {
 
 // parentRefs resolves the item's parent and the base's parent on target t.
 func (s *Syncer) parentRefs(ctx context.Context, t *target, it backlog.Item, base backlog.Fields) (parentRefs, error) {
-	p := parentRefs{synced: slices.Contains(t.client.Synced(), backlog.FieldParent)}
+	p := parentRefs{synced: t.client.Syncs(backlog.FieldParent)}
 	if !p.synced {
 		return p, nil
 	}

@@ -250,7 +250,7 @@ func (s *Syncer) scopeExit(ctx context.Context, t *target, v view, rec connector
 }
 
 func (s *Syncer) closeRemote(ctx context.Context, t *target, v view, rec connectors.Record) error {
-	closing := slices.Contains(t.client.Synced(), backlog.FieldStatus)
+	closing := t.client.Syncs(backlog.FieldStatus)
 	if !closing {
 		return nil
 	}
