@@ -304,7 +304,9 @@ func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
 	if err != nil {
 		return err
 	}
-	is, err := c.getIssue(ctx, id, false)
+	// The read Get makes (with journals): the syncer has just made it,
+	// so this one is a conditional GET answered 304.
+	is, err := c.getIssue(ctx, id, true)
 	if err != nil {
 		return fmt.Errorf("redmine: mark issue #%s as %s: %w", id, marker, err)
 	}

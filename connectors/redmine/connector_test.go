@@ -439,3 +439,87 @@ func TestComments(t *testing.T) {
 		})
 	})
 }
+
+func TestEstimatedDays(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		obs := newCounter()
+		c := b.connect(t, obs)
+		f := connectors.Fields{}
+		f.Set(FieldSubject, "Estimated in days")
+		f.Set(FieldEstimatedDays, "1.5")
+		r, err := c.Create(ctx, "BL-1", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run("days are written as hours of an 8-hour day and read back as days", func(t *testing.T) {
+			if r.Fields.Get(FieldEstimatedHours) != "12" || r.Fields.Get(FieldEstimatedDays) != "1.5" {
+				t.Errorf("estimated_hours %q, estimated_days %q; want 12 and 1.5", r.Fields.Get(FieldEstimatedHours), r.Fields.Get(FieldEstimatedDays))
+			}
+		})
+		t.Run("writing the same days again writes nothing", func(t *testing.T) {
+			obs.reset()
+			if _, err := c.Update(ctx, r.ID, "", f); err != nil {
+				t.Fatal(err)
+			}
+			if w := obs.get("write"); w != 0 {
+				t.Errorf("%d writes, want none", w)
+			}
+		})
+		t.Run("a day that is no whole number of hours reads back as written", func(t *testing.T) {
+			cfg := c.cfg
+			cfg.HoursPerDay = 7.5
+			c75, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			third := connectors.Fields{}
+			third.Set(FieldEstimatedDays, "0.3333")
+			got, err := c75.Update(ctx, r.ID, "", third)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Fields.Get(FieldEstimatedDays) != "0.3333" {
+				t.Errorf("estimated_days %q (hours %q), want 0.3333", got.Fields.Get(FieldEstimatedDays), got.Fields.Get(FieldEstimatedHours))
+			}
+		})
+		t.Run("mapping both fields is refused", func(t *testing.T) {
+			both := f.Clone()
+			both.Set(FieldEstimatedHours, "3")
+			if _, err := c.Update(ctx, r.ID, "", both); !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "map only one") {
+				t.Errorf("err = %v, want a terminal error naming both fields", err)
+			}
+		})
+	})
+}
+
+func TestRequiredFieldsLeftUnset(t *testing.T) {
+	// Redmine requires a tracker, a status and a priority: a blank
+	// priority is refused and a blank tracker or status ignored. An item
+	// that has none gets Redmine's defaults, and no write tries to clear
+	// them.
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		obs := newCounter()
+		c := b.connect(t, obs)
+		f := connectors.Fields{}
+		f.Set(FieldSubject, "No priority")
+		f.Set(FieldTracker)
+		f.Set(FieldStatus)
+		f.Set(FieldPriority)
+		r, err := c.Create(ctx, "BL-1", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Fields.Get(FieldPriority) != "Normal" || r.Fields.Get(FieldTracker) != "Bug" || r.Fields.Get(FieldStatus) != "New" {
+			t.Errorf("created with %v; want Redmine's defaults", r.Fields)
+		}
+		obs.reset()
+		if _, err := c.Update(ctx, r.ID, "", f); err != nil {
+			t.Fatal(err)
+		}
+		if w := obs.get("write"); w != 0 {
+			t.Errorf("an update leaving them unset made %d writes, want none", w)
+		}
+	})
+}

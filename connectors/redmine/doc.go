@@ -8,7 +8,8 @@
 // names: subject, description, tracker, status, priority, assigned_to
 // (login; a display name is accepted on write, and is what a non-admin
 // key reads), category, fixed_version, parent (parent issue id), start_date
-// and due_date (YYYY-MM-DD), estimated_hours, done_ratio (0..100), author
+// and due_date (YYYY-MM-DD), estimated_hours, estimated_days (the same
+// Redmine field in days of hours_per_day), done_ratio (0..100), author
 // (read-only), and every issue custom field by its name ("Phase"), except
 // the marker field. Records carry names, never ids: trackers, statuses,
 // priorities, categories, versions, users and custom fields are resolved
@@ -32,12 +33,17 @@
 //	  marker_field: External ID      # issue custom field (Text, "Used as a filter")
 //	  requests_per_second: 5         # client-side pacing; Redmine has no limits of its own
 //	  page_size: 100                 # 1..100
+//	  hours_per_day: 8               # estimated_days = estimated_hours / hours_per_day
 //
 // # Redmine's quirks, and what the connector does about them
 //
 //   - Every PUT bumps updated_on, even one that changes nothing: Update
 //     reads the issue, diffs, and sends only what differs, or nothing.
 //   - Create ignores status_id: the issue is created, then its status set.
+//   - A tracker, a status and a priority are required: a blank priority
+//     is refused (422), a blank tracker or status silently ignored. Blank
+//     ones are never sent, so an item without them takes Redmine's
+//     defaults (and reads back with them).
 //   - The API does not expose lock_version, so the record's version is its
 //     updated_on; Update refuses a stale one with connectors.ErrConflict,
 //     and so does a 422 with an empty error list (Redmine's answer to a

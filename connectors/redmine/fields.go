@@ -3,6 +3,7 @@ package redmine
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,8 +28,12 @@ const (
 	FieldStartDate      = "start_date"
 	FieldDueDate        = "due_date" // YYYY-MM-DD
 	FieldEstimatedHours = "estimated_hours"
-	FieldDoneRatio      = "done_ratio" // 0..100
-	FieldAuthor         = "author"     // read-only
+	// FieldEstimatedDays is estimated_hours in days of
+	// Settings.HoursPerDay: Redmine's estimated time is in hours, and
+	// effort is usually counted in person-days. Map one or the other.
+	FieldEstimatedDays = "estimated_days"
+	FieldDoneRatio     = "done_ratio" // 0..100
+	FieldAuthor        = "author"     // read-only
 )
 
 // record turns an issue into a record, with names instead of ids.
@@ -55,8 +60,10 @@ func (c *Connector) record(m *meta, is *issue) connectors.Record {
 	f.Set(FieldStartDate, deref(is.StartDate))
 	f.Set(FieldDueDate, deref(is.DueDate))
 	f.Set(FieldEstimatedHours, "")
+	f.Set(FieldEstimatedDays, "")
 	if is.EstimatedHours != nil {
 		f.Set(FieldEstimatedHours, formatHours(*is.EstimatedHours))
+		f.Set(FieldEstimatedDays, c.formatDays(*is.EstimatedHours))
 	}
 	f.Set(FieldDoneRatio, "")
 	if is.DoneRatio != nil {
@@ -120,6 +127,13 @@ func first(vs []string) string {
 
 func formatHours(h float64) string { return strconv.FormatFloat(h, 'f', -1, 64) }
 
+// formatDays shows hours as days, to a ten-thousandth of a day so that
+// a day count written as hours reads back as written (1/3 of a day does
+// not survive a trip through 7.5 hours a day to the digit).
+func (c *Connector) formatDays(hours float64) string {
+	return strconv.FormatFloat(math.Round(hours/c.cfg.HoursPerDay*1e4)/1e4, 'f', -1, 64)
+}
+
 var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 // wireValue is one field of an issue write ("tracker_id": 2) plus the
@@ -166,6 +180,11 @@ func (c *Connector) encode(ctx context.Context, m *meta, fields connectors.Field
 				return
 			}
 			w.value, w.shown = id, []string{n(m).byID[id]}
+		}
+		if v == "" && (name == FieldTracker || name == FieldStatus || name == FieldPriority) {
+			// Redmine requires them: a blank tracker or status is ignored,
+			// a blank priority refused. Unset means Redmine's default.
+			continue
 		}
 		switch name {
 		case FieldSubject:
@@ -215,6 +234,10 @@ func (c *Connector) encode(ctx context.Context, m *meta, fields connectors.Field
 			}
 		case FieldEstimatedHours:
 			w.key, w.value = name, ""
+			if _, both := fields[FieldEstimatedDays]; both {
+				errs = append(errs, "estimated_hours and estimated_days are one Redmine field; map only one of them")
+				break
+			}
 			if v != "" {
 				h, err := strconv.ParseFloat(v, 64)
 				if err != nil || h < 0 {
@@ -222,6 +245,17 @@ func (c *Connector) encode(ctx context.Context, m *meta, fields connectors.Field
 					break
 				}
 				w.value, w.shown = h, []string{formatHours(h)}
+			}
+		case FieldEstimatedDays:
+			w.key, w.value = FieldEstimatedHours, ""
+			if v != "" {
+				d, err := strconv.ParseFloat(v, 64)
+				if err != nil || d < 0 {
+					errs = append(errs, fmt.Sprintf("estimated_days %q is not a number of days; write it like 1.5", v))
+					break
+				}
+				h := d * c.cfg.HoursPerDay
+				w.value, w.shown = h, []string{c.formatDays(h)}
 			}
 		case FieldDoneRatio:
 			w.key, w.value = name, 0

@@ -292,6 +292,7 @@ func (m *meta) capabilities() connectors.Capabilities {
 		{Name: FieldStartDate},
 		{Name: FieldDueDate},
 		{Name: FieldEstimatedHours},
+		{Name: FieldEstimatedDays},
 		{Name: FieldDoneRatio},
 		{Name: FieldAuthor, ReadOnly: true},
 	}

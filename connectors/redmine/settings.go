@@ -26,6 +26,9 @@ type Settings struct {
 	RequestsPerSecond float64 `yaml:"requests_per_second"`
 	// PageSize is the number of issues per listing page (1..100, default 100).
 	PageSize int `yaml:"page_size"`
+	// HoursPerDay converts Redmine's estimated time, which is in hours,
+	// to the estimated_days field (default 8).
+	HoursPerDay float64 `yaml:"hours_per_day"`
 }
 
 // Defaults applied by Validate.
@@ -33,6 +36,7 @@ const (
 	DefaultMarkerField       = "External ID"
 	DefaultRequestsPerSecond = 5
 	DefaultPageSize          = 100
+	DefaultHoursPerDay       = 8
 )
 
 // Validate checks the settings and applies defaults. Its errors name the
@@ -58,6 +62,12 @@ func (s *Settings) Validate() error {
 	}
 	if s.RequestsPerSecond == 0 {
 		s.RequestsPerSecond = DefaultRequestsPerSecond
+	}
+	switch {
+	case s.HoursPerDay == 0:
+		s.HoursPerDay = DefaultHoursPerDay
+	case s.HoursPerDay < 0 || s.HoursPerDay > 24:
+		errs = append(errs, fmt.Errorf("hours_per_day %g is out of range; write the working hours of one day, like 8 or 7.5", s.HoursPerDay))
 	}
 	switch {
 	case s.PageSize == 0:

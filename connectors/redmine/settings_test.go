@@ -24,6 +24,7 @@ func TestSettingsValidate(t *testing.T) {
 		{"a missing key asks for a secret reference", Settings{URL: "https://r", Project: "lab"}, []string{"api_key is required", "env:"}},
 		{"a project path is refused", Settings{URL: "https://r", APIKey: "env:K", Project: "projects/lab"}, []string{"not a project identifier"}},
 		{"a page of 101 is refused", Settings{URL: "https://r", APIKey: "env:K", Project: "lab", PageSize: 101}, []string{"1 to 100"}},
+		{"a day of 25 hours is refused", Settings{URL: "https://r", APIKey: "env:K", Project: "lab", HoursPerDay: 25}, []string{"hours_per_day 25 is out of range"}},
 		{"every problem is reported at once", Settings{}, []string{"url is required", "api_key is required", "project is required"}},
 	}
 	for _, tt := range tests {
@@ -34,7 +35,7 @@ func TestSettingsValidate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if s.URL != "https://r.example.com" || s.MarkerField != "External ID" || s.PageSize != 100 || s.RequestsPerSecond != 5 {
+				if s.URL != "https://r.example.com" || s.MarkerField != "External ID" || s.PageSize != 100 || s.RequestsPerSecond != 5 || s.HoursPerDay != 8 {
 					t.Errorf("defaults not applied: %+v", s)
 				}
 				return

@@ -8,6 +8,8 @@
 //     lock_version;
 //   - POST answers 201 with the issue and ignores status_id (a new issue
 //     takes the default status); PUT and DELETE answer 204 with no body;
+//   - a blank priority_id is refused ("Priority cannot be blank"), a blank
+//     tracker_id or status_id ignored;
 //   - every PUT bumps updated_on, even one that changes nothing;
 //   - updated_on=>=T behaves like "> T-1s" (timestamps keep sub-seconds,
 //     the API shows whole seconds);

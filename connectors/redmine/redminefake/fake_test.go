@@ -87,6 +87,17 @@ func TestAwkwardParts(t *testing.T) {
 			t.Errorf("%d %s", resp.StatusCode, body)
 		}
 	})
+	t.Run("a blank priority is refused, a blank tracker or status ignored", func(t *testing.T) {
+		resp, body := c.do(http.MethodPut, "/issues/1.json", `{"issue":{"priority_id":""}}`)
+		if resp.StatusCode != http.StatusUnprocessableEntity || body != `{"errors":["Priority cannot be blank"]}` {
+			t.Errorf("priority: %d %s", resp.StatusCode, body)
+		}
+		resp, body = c.do(http.MethodPut, "/issues/1.json", `{"issue":{"tracker_id":"","status_id":""}}`)
+		is, _ := srv.Issue(1)
+		if resp.StatusCode != http.StatusNoContent || is.TrackerID != 1 || is.StatusID != 1 {
+			t.Errorf("tracker and status: %d %s; now %d and %d", resp.StatusCode, body, is.TrackerID, is.StatusID)
+		}
+	})
 	t.Run("a stale lock_version is a 422 with an empty list", func(t *testing.T) {
 		resp, body := c.do(http.MethodPut, "/issues/1.json", `{"issue":{"lock_version":0,"subject":"b"}}`)
 		if resp.StatusCode != http.StatusUnprocessableEntity || body != `{"errors":[]}` {

@@ -409,11 +409,19 @@ func (s *Server) assign(is *Issue, in map[string]json.RawMessage, creating bool)
 	if v, ok := str("description"); ok && crlf(v) != is.Description {
 		is.Description, changes = crlf(v), changes+1
 	}
-	setInt("tracker_id", &is.TrackerID, inList(trackers))
-	if !creating {
+	// A blank tracker or status is ignored; a blank priority is refused
+	// (measured on Redmine 5.0).
+	if v, _ := str("tracker_id"); v != "" {
+		setInt("tracker_id", &is.TrackerID, inList(trackers))
+	}
+	if v, _ := str("status_id"); v != "" && !creating {
 		setInt("status_id", &is.StatusID, func(n int) bool { return n >= 1 && n <= len(statuses) })
 	}
-	setInt("priority_id", &is.PriorityID, inList(priorities))
+	if v, ok := str("priority_id"); ok && v == "" {
+		errs = append(errs, "Priority cannot be blank")
+	} else {
+		setInt("priority_id", &is.PriorityID, inList(priorities))
+	}
 	setInt("category_id", &is.CategoryID, inList(pr.categories))
 	setInt("fixed_version_id", &is.FixedVersionID, inList(pr.versions))
 	if v, ok := str("assigned_to_id"); ok {
