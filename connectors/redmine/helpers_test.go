@@ -65,6 +65,13 @@ type backend struct {
 	name string
 	// connect returns a connector on a fresh, empty project.
 	connect func(t *testing.T, obs connectors.Observer) *Connector
+	// connectVia is connect with the connector's config changed by tune
+	// first (its Base is nil: requests go to the default transport).
+	connectVia func(t *testing.T, tune func(*Config)) *Connector
+	// personOn acts as alice on the Redmine c (made by connectVia or
+	// connect) talks to: with several fakes, the person ops of the
+	// backend only reach the latest one.
+	personOn func(c *Connector) person
 	// edit changes an issue as a person would (alice).
 	edit func(t *testing.T, id string, f connectors.Fields)
 	// comment adds a note as alice.
@@ -85,40 +92,80 @@ func testConfig(u, key, project string, obs connectors.Observer) Config {
 	}
 }
 
+// person is what a person does in one Redmine, as alice.
+type person struct {
+	edit             func(t *testing.T, id string, f connectors.Fields)
+	comment          func(t *testing.T, id, body string)
+	commentPrivately func(t *testing.T, id, body string)
+}
+
+// fakePerson acts on one fake.
+func fakePerson(srv *redminefake.Server) person {
+	note := func(t *testing.T, id, body string, private bool) {
+		t.Helper()
+		n, _ := strconv.Atoi(id)
+		if srv.Comment(n, "alice", body, private) == 0 {
+			t.Fatalf("comment on #%s: no such issue", id)
+		}
+	}
+	return person{
+		edit: func(t *testing.T, id string, f connectors.Fields) {
+			t.Helper()
+			n, _ := strconv.Atoi(id)
+			if !srv.Edit(n, func(is *redminefake.Issue) { fakeEdit(t, is, f) }) {
+				t.Fatalf("edit #%s: no such issue", id)
+			}
+		},
+		comment:          func(t *testing.T, id, body string) { note(t, id, body, false) },
+		commentPrivately: func(t *testing.T, id, body string) { note(t, id, body, true) },
+	}
+}
+
 // fakeBackend runs the fake; setup changes each new fake before use.
 func fakeBackend(setup ...func(*redminefake.Server)) backend {
 	var srv *redminefake.Server
+	var mu sync.Mutex
+	servers := map[*Connector]*redminefake.Server{}
 	b := backend{name: "fake"}
-	b.connect = func(t *testing.T, obs connectors.Observer) *Connector {
+	open := func(t *testing.T, obs connectors.Observer, tune func(*Config)) *Connector {
 		srv = redminefake.New()
 		t.Cleanup(srv.Close)
 		for _, f := range setup {
 			f(srv)
 		}
-		c, err := New(testConfig(srv.URL, srv.APIKey, "sync-test", obs))
+		cfg := testConfig(srv.URL, srv.APIKey, "sync-test", obs)
+		if tune != nil {
+			tune(&cfg)
+		}
+		c, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		mu.Lock()
+		servers[c] = srv
+		mu.Unlock()
 		return c
 	}
-	b.edit = func(t *testing.T, id string, f connectors.Fields) {
-		t.Helper()
-		n, _ := strconv.Atoi(id)
-		if !srv.Edit(n, func(is *redminefake.Issue) { fakeEdit(t, is, f) }) {
-			t.Fatalf("edit #%s: no such issue", id)
-		}
+	b.connect = func(t *testing.T, obs connectors.Observer) *Connector { return open(t, obs, nil) }
+	b.connectVia = func(t *testing.T, tune func(*Config)) *Connector { return open(t, nil, tune) }
+	b.personOn = func(c *Connector) person {
+		mu.Lock()
+		defer mu.Unlock()
+		return fakePerson(servers[c])
 	}
-	b.comment = func(t *testing.T, id, body string) {
-		n, _ := strconv.Atoi(id)
-		if srv.Comment(n, "alice", body, false) == 0 {
-			t.Fatalf("comment on #%s: no such issue", id)
-		}
-	}
+	b.edit = func(t *testing.T, id string, f connectors.Fields) { t.Helper(); fakePerson(srv).edit(t, id, f) }
+	b.comment = func(t *testing.T, id, body string) { t.Helper(); fakePerson(srv).comment(t, id, body) }
 	b.del = func(t *testing.T, id string) {
 		n, _ := strconv.Atoi(id)
 		srv.Delete(n)
 	}
-	b.settle = func() { srv.Advance(time.Second) }
+	b.settle = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range servers {
+			s.Advance(time.Second)
+		}
+	}
 	b.rateLimitNext = func(d time.Duration) { srv.RateLimitNext(d) }
 	b.rejectNext = func() { srv.RejectNext() }
 	b.crashNext = func() { srv.CrashAfterNextCreate() }
@@ -148,7 +195,7 @@ func fakeEdit(t *testing.T, is *redminefake.Issue, f connectors.Fields) {
 	}
 }
 
-const liveSkip = "BACKLOGD_REDMINE_URL not set: start one with scripts/redmine-up.sh"
+const liveSkip = "BACKLOGD_REDMINE_URL and BACKLOGD_REDMINE_API_KEY not set: start a Redmine with scripts/redmine-up.sh and export what it prints"
 
 // liveBackend talks to a real Redmine through a reverse proxy that can
 // provoke rate limits, rejections and lost answers. Each connect makes a
@@ -169,14 +216,30 @@ func liveBackend(t *testing.T) (backend, bool) {
 	admin := &adminClient{base: strings.TrimRight(base, "/"), key: key}
 	b := backend{name: "live"}
 	var seq atomic.Int64
-	b.connect = func(t *testing.T, obs connectors.Observer) *Connector {
+	open := func(t *testing.T, obs connectors.Observer, tune func(*Config)) *Connector {
 		ident := fmt.Sprintf("bl-%d-%d", time.Now().UnixNano()%1e9, seq.Add(1))
 		admin.project(t, ident)
-		c, err := New(testConfig(srv.URL, key, ident, obs))
+		cfg := testConfig(srv.URL, key, ident, obs)
+		if tune != nil {
+			tune(&cfg)
+		}
+		c, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
+	}
+	b.connect = func(t *testing.T, obs connectors.Observer) *Connector { return open(t, obs, nil) }
+	b.connectVia = func(t *testing.T, tune func(*Config)) *Connector { return open(t, nil, tune) }
+	// Issue ids are the server's: one person reaches every project.
+	b.personOn = func(*Connector) person {
+		return person{
+			edit:    b.edit,
+			comment: b.comment,
+			commentPrivately: func(t *testing.T, id, body string) {
+				admin.send(t, "alice", http.MethodPut, "/issues/"+id+".json", map[string]any{"issue": map[string]any{"notes": body, "private_notes": true}}, nil)
+			},
+		}
 	}
 	b.edit = func(t *testing.T, id string, f connectors.Fields) {
 		t.Helper()
