@@ -71,3 +71,58 @@ func TestRenewalsDoNotFailTheFencedTransactionsOfTheirHolder(t *testing.T) {
 	}
 	t.Logf("%d fenced transactions beside %d renewals", workers*each, renewals.Load())
 }
+
+// A replica paused (SIGSTOP, a long GC) in the middle of a fenced
+// transaction holds the lock a takeover waits for; the server ends its
+// session, so the lease still moves, and the paused transaction commits
+// nothing.
+func TestAReplicaPausedInsideATransactionDoesNotKeepItsLease(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	ttl := 2 * time.Second
+	a := openSchema(t, dsn, schema, postgres.WithLeaseTTL(ttl), postgres.WithReplicaID("paused"))
+	b := openSchema(t, dsn, schema, postgres.WithLeaseTTL(ttl), postgres.WithReplicaID("other"))
+	ctx := t.Context()
+	l, err := a.AcquireLease(ctx, "jira")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx := store.WithFence(ctx, store.Fence{Target: "jira", Holder: "paused", Token: l.Token})
+	took := make(chan store.Lease, 1)
+	err = a.Tx(fctx, func(tx store.Tx) error {
+		if err := tx.PutCursor(fctx, "jira", "before the pause"); err != nil {
+			return err
+		}
+		// Paused here, well past the lease; the other replica takes it.
+		go func() {
+			deadline := time.Now().Add(10 * ttl)
+			for time.Now().Before(deadline) {
+				got, err := b.AcquireLease(ctx, "jira")
+				if err == nil {
+					took <- got
+					return
+				}
+				time.Sleep(ttl / 20)
+			}
+			close(took)
+		}()
+		got, ok := <-took
+		if !ok {
+			t.Errorf("the lease was not taken over within %s while its holder was paused inside a transaction", 10*ttl)
+		} else if got.Token <= l.Token {
+			t.Errorf("the takeover has token %d, want more than %d", got.Token, l.Token)
+		}
+		// Woken up, the paused replica carries on.
+		return tx.PutCursor(fctx, "jira", "after the pause")
+	})
+	if err == nil {
+		t.Error("the paused replica's transaction committed after its lease was taken over")
+	}
+	var c string
+	if err := b.Tx(ctx, func(tx store.Tx) (err error) { c, err = tx.Cursor(ctx, "jira"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if c != "" {
+		t.Errorf("cursor is %q: the paused replica's transaction wrote", c)
+	}
+}

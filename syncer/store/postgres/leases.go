@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/backlogd/backlogd/syncer/store"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Leases and heartbeats are single statements in autocommit (READ
@@ -74,20 +76,68 @@ func scanLease(r pgx.Rows) (store.Lease, error) {
 // token 1; each takeover adds one. A takeover waits for the transactions
 // still fenced by the old token (see backlogd_fence) to end.
 func (s *Store) AcquireLease(ctx context.Context, target string) (store.Lease, error) {
-	var l store.Lease
-	found := false
-	err := s.query(ctx, "acquire lease on "+target, `INSERT INTO leases (target, holder, token, acquired_at, renewed_at, expires_at)
+	op := "acquire lease on " + target
+	if s.closed.Load() {
+		return store.Lease{}, errClosed
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return store.Lease{}, s.wrap(op, err)
+	}
+	defer conn.Release() // dropped by the pool if left inside a transaction
+	// The takeover waits for the old holder's fenced transactions, but
+	// not for ever: one whose replica is paused mid-transaction holds
+	// its lock until the server ends its session (idle in transaction,
+	// see Open), and the lease loop must keep renewing meanwhile.
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(fmt.Sprintf("SET LOCAL lock_timeout = %d", max(s.ttl/6, 100*time.Millisecond).Milliseconds()))
+	b.Queue(`INSERT INTO leases (target, holder, token, acquired_at, renewed_at, expires_at)
 		VALUES ($1, $2, 1, now(), now(), now() + $3 * interval '1 microsecond')
 		ON CONFLICT (target) DO UPDATE SET holder = excluded.holder, token = leases.token + 1,
 			acquired_at = now(), renewed_at = now(), expires_at = excluded.expires_at
 		WHERE leases.expires_at <= now()
-		RETURNING `+leaseCols, []any{target, s.replica, micros(s.ttl)},
-		func(r pgx.Rows) (err error) { l, err = scanLease(r); found = true; return err })
+		RETURNING `+leaseCols, target, s.replica, micros(s.ttl))
+	b.Queue("COMMIT")
+	s.roundTrips.Add(1)
+	br := conn.Conn().SendBatch(ctx, b)
+	var l store.Lease
+	found := false
+	err = func() error {
+		for range 2 {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if l, err = scanLease(rows); err != nil {
+				rows.Close()
+				return err
+			}
+			found = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		_, err = br.Exec()
+		return err
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	var pe *pgconn.PgError
 	switch {
+	case errors.As(err, &pe) && pe.Code == codeLockTimeout:
+		return store.Lease{}, fmt.Errorf("postgres: %s: the previous holder still has a transaction open: %w", op, store.ErrLeaseHeld)
 	case err != nil:
-		return store.Lease{}, err
+		return store.Lease{}, s.wrap(op, err)
 	case !found:
-		return store.Lease{}, fmt.Errorf("postgres: acquire lease on %s: %w", target, store.ErrLeaseHeld)
+		return store.Lease{}, fmt.Errorf("postgres: %s: %w", op, store.ErrLeaseHeld)
 	}
 	return l, nil
 }

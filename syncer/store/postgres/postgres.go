@@ -72,7 +72,9 @@ func WithIDPrefix(prefix string) Option {
 // WithSchema keeps the store's tables in the named schema (created when
 // missing) instead of the DSN's search_path, so that several stores can
 // share one database: tests, or one backlogd per product owner. Names
-// are lower-case letters, digits and underscores.
+// are lower-case letters, digits and underscores. A DSN whose
+// search_path is one such name (postgres://...?search_path=backlogd)
+// does the same.
 func WithSchema(name string) Option {
 	return func(o *options) { o.schema = name }
 }
@@ -176,10 +178,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		_, _ = rand.Read(b[:])
 		s.replica = s.host + "-" + hex.EncodeToString(b[:])
 	}
-	s.channel = "backlogd"
-	if s.schema != "" {
-		s.channel = "backlogd_" + s.schema
-	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message may quote part of the input; say nothing of it.
@@ -194,8 +192,25 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "backlogd"
 	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		// A replica paused (or cut off) in the middle of a transaction
+		// keeps its row locks, the fence's among them, which a takeover
+		// waits for. The server ends such a session well before the
+		// lease expires; the syncer never holds a transaction open
+		// across a tracker call, so a live replica never idles that long.
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = fmt.Sprint(max(o.ttl/2, time.Second).Milliseconds())
+	}
+	if sp, ok := cfg.ConnConfig.RuntimeParams["search_path"]; ok && s.schema == "" && schemaRE.MatchString(sp) {
+		// A DSN naming one schema (?search_path=backlogd) gets it
+		// created, as WithSchema would.
+		s.schema = sp
+	}
 	if s.schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = s.schema
+	}
+	s.channel = "backlogd"
+	if s.schema != "" {
+		s.channel = "backlogd_" + s.schema
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -284,6 +299,7 @@ const (
 	codeDeadlock      = "40P01"
 	codeUnique        = "23505"
 	codeFenced        = "BLF01" // raised by backlogd_fence (schema.go)
+	codeLockTimeout   = "55P03"
 )
 
 // wrap gives err the store's context and scrubs every secret from its
