@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"net/http"
@@ -82,6 +83,10 @@ type leaseManager struct {
 type heldLease struct {
 	lease    store.Lease
 	draining bool
+	// since is when the statement that last acquired or renewed the
+	// lease started, on this process's monotonic clock: the lease is
+	// good for a TTL from then, give or take the clocks' drift.
+	since time.Time
 }
 
 func newLeaseManager(s *Syncer, st store.Leaser) *leaseManager {
@@ -99,7 +104,10 @@ func newLeaseManager(s *Syncer, st store.Leaser) *leaseManager {
 		m.metrics = nopLeaseMetrics{}
 	}
 	for _, name := range s.order {
-		m.runners[name] = &runner{m: m, t: s.targets[name], cmds: make(chan runnerCmd, 4), wake: make(chan struct{}, 1)}
+		t := s.targets[name]
+		// Only the owner writes to a tracker, and only while sure of it.
+		t.conn = guard(m, name, t.conn)
+		m.runners[name] = &runner{m: m, t: t, cmds: make(chan runnerCmd, 4), wake: make(chan struct{}, 1)}
 	}
 	return m
 }
@@ -134,6 +142,10 @@ func (m *leaseManager) poke() {
 
 // run is Syncer.Run on a shared store.
 func (m *leaseManager) run(ctx context.Context) error {
+	m.s.log.Info("replica joined", "replica", m.st.ReplicaID(), "lease_ttl", m.ttl, "targets", len(m.s.order))
+	for _, name := range m.s.order {
+		m.metrics.SetLeaseHeld(name, false)
+	}
 	var wg sync.WaitGroup
 	for _, name := range m.s.order {
 		r := m.runners[name]
@@ -224,7 +236,7 @@ func (m *leaseManager) tick(ctx context.Context) {
 	var lost []string
 	for name, h := range m.held {
 		if l, ok := kept[name]; ok {
-			h.lease = l
+			h.lease, h.since = l, started
 		} else if !h.draining {
 			lost = append(lost, name)
 		}
@@ -336,6 +348,7 @@ func (m *leaseManager) balance(ctx context.Context, replicas []store.Replica) {
 		if busy {
 			continue // still winding down from an earlier lease
 		}
+		asked := time.Now()
 		l, err := m.st.AcquireLease(ctx, name)
 		if errors.Is(err, store.ErrLeaseHeld) {
 			continue
@@ -346,7 +359,7 @@ func (m *leaseManager) balance(ctx context.Context, replicas []store.Replica) {
 			}
 			return
 		}
-		m.grant(l)
+		m.grant(l, asked)
 		mine = append(mine, name)
 	}
 }
@@ -372,9 +385,9 @@ func cmpPref(replica, a, b string) int {
 }
 
 // grant starts the target's workers under a lease just acquired.
-func (m *leaseManager) grant(l store.Lease) {
+func (m *leaseManager) grant(l store.Lease, asked time.Time) {
 	m.mu.Lock()
-	m.held[l.Target] = &heldLease{lease: l}
+	m.held[l.Target] = &heldLease{lease: l, since: asked}
 	m.mu.Unlock()
 	m.s.log.Info("lease acquired", "target", l.Target, "token", l.Token)
 	m.metrics.LeaseChanged(l.Target, LeaseAcquired)
@@ -418,6 +431,19 @@ func (m *leaseManager) dropped(target string, l store.Lease, why string) {
 	m.poke()
 }
 
+// valid reports whether this replica may still write to target under
+// the lease with token, judged on its own clock: held, not being given
+// up, and renewed less than two thirds of a TTL ago (the margin the
+// store's fence keeps too). A replica that was paused past its lease
+// finds out here, before its next tracker call, even if the lease loop
+// has not run since it woke up.
+func (m *leaseManager) valid(target string, token int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, ok := m.held[target]
+	return ok && !h.draining && h.lease.Token == token && time.Since(h.since) < m.ttl-m.ttl/3
+}
+
 // fenced handles a store refusal of a target's transaction: counted, and
 // the lease loop runs now to find out (and stop the target's workers if
 // the lease is gone). It reports whether err was such a refusal.
@@ -428,6 +454,41 @@ func (m *leaseManager) fenced(t *target, err error) bool {
 	m.metrics.WriteFenced(t.name)
 	m.poke()
 	return true
+}
+
+// handOff is SyncOnce and Drain on a shared store, where a process that
+// holds no lease (the CLI's resync, say) must not sync anything itself:
+// it records every key waiting in its queues for the targets' owners,
+// which reconcile them as soon as they are woken.
+func (m *leaseManager) handOff(ctx context.Context) error {
+	if m.waker == nil {
+		return errors.New("the store is shared by several replicas but cannot hand work to them; resync through a running replica (POST /api/v1/resync)")
+	}
+	for _, name := range m.s.order {
+		t := m.s.targets[name]
+		var keys []string
+		for {
+			k, ok := t.queue.TryGet()
+			if !ok {
+				break
+			}
+			keys = append(keys, k)
+		}
+		err := m.s.store.Tx(ctx, func(tx store.Tx) error {
+			w, ok := tx.(store.WakeTx)
+			if !ok {
+				return nil
+			}
+			return w.Wake(ctx, name, keys)
+		})
+		for _, k := range keys {
+			t.queue.Done(k)
+		}
+		if err != nil {
+			return fmt.Errorf("hand %d keys of %s to its owner: %w", len(keys), name, err)
+		}
+	}
+	return nil
 }
 
 // listen wakes owners when another replica recorded work for their
@@ -760,6 +821,94 @@ func (m *leaseManager) forwardWebhook(ctx context.Context, t *target, d connecto
 	}
 	s.metrics.Webhook(t.name, "accepted")
 	return http.StatusAccepted, "queued for the replica that owns the target"
+}
+
+// guardedConn is a target's connector on a shared store: every write to
+// the tracker is refused with store.ErrFenced unless the lease the
+// context's fence names is still valid by this replica's clock. The
+// store fences the outbox intent written before each remote write; this
+// closes the gap between that intent and the write itself, which a pause
+// could otherwise stretch past the lease. What no fence can stop is a
+// write already under way inside the connector when the process was
+// paused: trackers do not check fencing tokens (their version checks,
+// If-Match and the like, refuse most such stale updates).
+type guardedConn struct {
+	connectors.Connector
+	m      *leaseManager
+	target string
+}
+
+// guardedReceiver is a guardedConn whose tracker sends webhooks.
+type guardedReceiver struct {
+	guardedConn
+	connectors.WebhookReceiver
+}
+
+func guard(m *leaseManager, target string, c connectors.Connector) connectors.Connector {
+	g := guardedConn{Connector: c, m: m, target: target}
+	if r, ok := c.(connectors.WebhookReceiver); ok {
+		return guardedReceiver{guardedConn: g, WebhookReceiver: r}
+	}
+	return g
+}
+
+func (g guardedConn) check(ctx context.Context, op string) error {
+	f, ok := store.FenceOf(ctx)
+	if !ok || f.Target != g.target {
+		return fmt.Errorf("%s on %s: no lease on the target in this context: %w", op, g.target, store.ErrFenced)
+	}
+	if !g.m.valid(g.target, f.Token) {
+		return fmt.Errorf("%s on %s: the lease (token %d) is no longer sure to be this replica's: %w", op, g.target, f.Token, store.ErrFenced)
+	}
+	return nil
+}
+
+// Create implements connectors.Connector.
+func (g guardedConn) Create(ctx context.Context, marker string, fields connectors.Fields) (connectors.Record, error) {
+	if err := g.check(ctx, "create "+marker); err != nil {
+		return connectors.Record{}, err
+	}
+	return g.Connector.Create(ctx, marker, fields)
+}
+
+// Update implements connectors.Connector.
+func (g guardedConn) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+	if err := g.check(ctx, "update "+id); err != nil {
+		return connectors.Record{}, err
+	}
+	return g.Connector.Update(ctx, id, version, fields)
+}
+
+// SetMarker implements connectors.Connector.
+func (g guardedConn) SetMarker(ctx context.Context, id, marker string) error {
+	if err := g.check(ctx, "set marker on "+id); err != nil {
+		return err
+	}
+	return g.Connector.SetMarker(ctx, id, marker)
+}
+
+// CreateComment implements connectors.Connector.
+func (g guardedConn) CreateComment(ctx context.Context, recordID string, c connectors.Comment) (connectors.Comment, error) {
+	if err := g.check(ctx, "comment on "+recordID); err != nil {
+		return connectors.Comment{}, err
+	}
+	return g.Connector.CreateComment(ctx, recordID, c)
+}
+
+// UpdateComment implements connectors.Connector.
+func (g guardedConn) UpdateComment(ctx context.Context, recordID, commentID, body string) error {
+	if err := g.check(ctx, "edit comment on "+recordID); err != nil {
+		return err
+	}
+	return g.Connector.UpdateComment(ctx, recordID, commentID, body)
+}
+
+// DeleteComment implements connectors.Connector.
+func (g guardedConn) DeleteComment(ctx context.Context, recordID, commentID string) error {
+	if err := g.check(ctx, "delete comment on "+recordID); err != nil {
+		return err
+	}
+	return g.Connector.DeleteComment(ctx, recordID, commentID)
 }
 
 type nopLeaseMetrics struct{}

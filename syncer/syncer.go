@@ -475,6 +475,13 @@ func (s *Syncer) refreshGauges(ctx context.Context) {
 // Keys that keep failing are left for the next call. The demo, `resync`,
 // tests and benchmarks use it; the daemon uses Run.
 func (s *Syncer) SyncOnce(ctx context.Context) error {
+	if s.leases != nil {
+		// Replicas own the targets: hand them every key (leases.go).
+		if err := s.EnqueueAll(ctx); err != nil {
+			return err
+		}
+		return s.leases.handOff(ctx)
+	}
 	if err := s.Recover(ctx); err != nil {
 		return err
 	}
@@ -508,6 +515,9 @@ const drainHorizon = 2 * time.Second
 // Drain processes ready keys on every target, concurrently per target,
 // until no queue holds ready work or work due within drainHorizon.
 func (s *Syncer) Drain(ctx context.Context) error {
+	if s.leases != nil {
+		return s.leases.handOff(ctx)
+	}
 	var waited time.Duration // the last wait, to notice a clock that stands still
 	for {
 		var wg sync.WaitGroup
