@@ -11,12 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/connectors/registry"
 	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer"
 	"github.com/backlogd/backlogd/syncer/store"
+	"github.com/backlogd/backlogd/syncer/store/postgres"
 	"github.com/backlogd/backlogd/syncer/store/sqlite"
 )
 
@@ -93,8 +95,35 @@ func openStore(ctx context.Context, cfg *mapping.Config) (store.Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
 		return st, nil
+	case "postgres":
+		return openPostgres(ctx, cfg)
 	}
-	return nil, configError(fmt.Errorf("%s: store driver %q is not available in this build; use sqlite", cfg.Path, cfg.Store.Driver))
+	return nil, configError(fmt.Errorf("%s: store driver %q is not available in this build; use sqlite or postgres", cfg.Path, cfg.Store.Driver))
+}
+
+// openPostgres opens the shared store several replicas use. The DSN is
+// resolved from its secret reference here and handed to the store only:
+// the store scrubs it from every error it returns.
+// BACKLOGD_LEASE_TTL (a duration, default 15s) sets how long a replica's
+// heartbeat and leases last unrenewed; every replica needs the same.
+func openPostgres(ctx context.Context, cfg *mapping.Config) (store.Store, error) {
+	dsn, err := connectors.EnvSecrets{}.Resolve(cfg.Store.DSN)
+	if err != nil {
+		return nil, configError(fmt.Errorf("%s: store.dsn: %w", cfg.Path, err))
+	}
+	opts := []postgres.Option{postgres.WithIDPrefix(cfg.IDPrefix)}
+	if v := os.Getenv("BACKLOGD_LEASE_TTL"); v != "" {
+		ttl, err := time.ParseDuration(v)
+		if err != nil || ttl < time.Second {
+			return nil, configError(fmt.Errorf("BACKLOGD_LEASE_TTL=%q is not a duration of a second or more; write it like 15s", v))
+		}
+		opts = append(opts, postgres.WithLeaseTTL(ttl))
+	}
+	st, err := postgres.Open(ctx, dsn.Reveal(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("open store (postgres, dsn from %s): %w", cfg.Store.DSN, err)
+	}
+	return st, nil
 }
 
 // buildConnectors makes one connector per target that a client uses.

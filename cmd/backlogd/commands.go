@@ -110,7 +110,7 @@ func daemonURL(ctx context.Context, cfg *mapping.Config) string {
 	return base
 }
 
-func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
+func cmdStatus(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	var c common
 	c.register(fs)
@@ -145,7 +145,17 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 				fmt.Fprintf(tw, "\t\t\tparked\t\t\t\t\t%s\n", p)
 			}
 		}
-		return nil
+		if cfg.Store.Driver != "postgres" {
+			return nil
+		}
+		// The daemon answering is one replica: the store knows them all.
+		st, err := openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		tw.Flush()
+		return leaseStatus(ctx, st, stdout)
 	}
 	// No daemon answering: report what the store knows.
 	st, err := openStore(ctx, cfg)
@@ -153,6 +163,12 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	defer func() {
+		if err == nil {
+			tw.Flush()
+			err = leaseStatus(ctx, st, stdout)
+		}
+	}()
 	var links []store.Link
 	var conflicts []store.Conflict
 	var intents []store.Intent
@@ -212,6 +228,63 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", t.Name, client, linked, gone, unlinked, pending, open, ago(last), lastErr)
 	}
 	return nil
+}
+
+// leaseStatus prints the replicas sharing st and who owns each target,
+// when st is shared (PostgreSQL); nothing otherwise.
+func leaseStatus(ctx context.Context, st store.Store, w io.Writer) error {
+	l, ok := st.(store.Leaser)
+	if !ok {
+		return nil
+	}
+	replicas, err := l.Replicas(ctx)
+	if err != nil {
+		return err
+	}
+	leases, err := l.Leases(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	live := map[string]bool{}
+	held := map[string]int{}
+	for _, r := range replicas {
+		live[r.ID] = true
+	}
+	for _, le := range leases {
+		if le.Expires.After(now) {
+			held[le.Holder]++
+		}
+	}
+	fmt.Fprintf(w, "\n%d replicas share the store (lease TTL %s):\n", len(replicas), l.LeaseTTL())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "REPLICA\tHOST\tSTARTED\tLAST HEARTBEAT\tLEASES\n")
+	for _, r := range replicas {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", r.ID, r.Host, ago(r.Started), ago(r.Seen), held[r.ID])
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "LEASE\tOWNER\tTOKEN\tSINCE\tEXPIRES\n")
+	for _, le := range leases {
+		owner := le.Holder
+		switch {
+		case !le.Expires.After(now):
+			owner = "none (last " + le.Holder + ")"
+		case !live[le.Holder]:
+			owner += " (no heartbeat)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", le.Target, owner, le.Token, ago(le.Acquired), until(le.Expires, now))
+	}
+	return tw.Flush()
+}
+
+// until says when t comes, or how long ago it went.
+func until(t, now time.Time) string {
+	if t.After(now) {
+		return "in " + t.Sub(now).Round(100*time.Millisecond).String()
+	}
+	return "expired " + ago(t)
 }
 
 func ago(t time.Time) string {
