@@ -31,9 +31,10 @@ type mergeInput struct {
 
 // mergeResult says, per field, what to do.
 type mergeResult struct {
-	// Pull holds remote values to write into the canonical item.
+	// Pull holds remote values to write into the canonical item (nil
+	// for none).
 	Pull backlog.Fields
-	// Push holds canonical values to write to the tracker.
+	// Push holds canonical values to write to the tracker (nil for none).
 	Push backlog.Fields
 	// Agreed is the view both sides hold once Pull and Push are applied
 	// (conflicting fields keep the remote value here, so ToRecord of it
@@ -49,15 +50,28 @@ type mergeResult struct {
 // and echo suppression free: after a write the base equals both sides,
 // so the webhook our own write triggers merges to nothing.
 func merge(in mergeInput) mergeResult {
-	r := mergeResult{Pull: backlog.Fields{}, Push: backlog.Fields{}, Agreed: backlog.Fields{}, Base: backlog.Fields{}}
+	// Agreed and Base get every field; Pull and Push, usually empty, are
+	// made on their first field (a reconcile that changes nothing then
+	// allocates two maps, not four).
+	r := mergeResult{Agreed: make(backlog.Fields, len(in.Rules)), Base: make(backlog.Fields, len(in.Rules))}
 	for _, rule := range in.Rules {
 		f := rule.Field
 		canon, remote := in.Canonical[f], in.Remote[f]
 		// An absent key in a base means "" like everywhere in Fields; only
 		// a missing base (nil) means there is no agreed state at all.
 		base, hasBase := in.Base[f], in.Base != nil
-		pull := func() { r.Pull[f], r.Agreed[f], r.Base[f] = remote, remote, remote }
-		push := func() { r.Push[f], r.Agreed[f], r.Base[f] = canon, canon, canon }
+		pull := func() {
+			if r.Pull == nil {
+				r.Pull = backlog.Fields{}
+			}
+			r.Pull[f], r.Agreed[f], r.Base[f] = remote, remote, remote
+		}
+		push := func() {
+			if r.Push == nil {
+				r.Push = backlog.Fields{}
+			}
+			r.Push[f], r.Agreed[f], r.Base[f] = canon, canon, canon
+		}
 		switch {
 		case canon == remote:
 			r.Agreed[f], r.Base[f] = canon, canon

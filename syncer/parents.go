@@ -28,7 +28,8 @@ type parentRefs struct {
 	// pending means the parent is in the target's scope but has no record
 	// there yet: the field waits until the parent is created.
 	pending bool
-	// toRemote and toCanon translate the ids looked up so far.
+	// toRemote and toCanon translate the ids looked up so far (nil
+	// until the first).
 	toRemote map[string]string
 	toCanon  map[string]string
 }
@@ -39,11 +40,11 @@ func (s *Syncer) parentRefs(ctx context.Context, t *target, it backlog.Item, bas
 	if !p.synced {
 		return p, nil
 	}
-	p.toRemote, p.toCanon = map[string]string{}, map[string]string{}
 	ids := compactIDs(it.Parent, base[backlog.FieldParent])
 	if len(ids) == 0 {
-		return p, nil
+		return p, nil // no parent either side: nothing to translate
 	}
+	p.toRemote, p.toCanon = map[string]string{}, map[string]string{}
 	err := s.store.Tx(ctx, func(tx store.Tx) error {
 		for _, id := range ids {
 			l, err := tx.Link(ctx, t.name, id)
@@ -105,6 +106,9 @@ func (s *Syncer) canonicalParent(ctx context.Context, t *target, p *parentRefs, 
 	if err != nil || id == "" {
 		return "", false, err
 	}
+	if p.toCanon == nil {
+		p.toRemote, p.toCanon = map[string]string{}, map[string]string{}
+	}
 	p.toCanon[remoteID], p.toRemote[id] = id, remoteID
 	return id, true, nil
 }
@@ -116,8 +120,8 @@ func (p *parentRefs) native(f backlog.Fields) backlog.Fields {
 		return f
 	}
 	v, ok := f[backlog.FieldParent]
-	if !ok {
-		return f
+	if !ok || v == "" {
+		return f // no parent: "" on every target
 	}
 	out := f.Clone()
 	out[backlog.FieldParent] = p.toRemote[v]

@@ -317,12 +317,16 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 	in := mergeInput{
 		Base: base, Canonical: canonical, Remote: remote, Policy: c.Policy,
 		CanonicalUpdated: v.item.Updated, RemoteUpdated: rec.Updated,
-		Parked: map[backlog.Field]bool{},
 	}
-	for f := range v.parked {
-		in.Parked[f] = true
+	if len(v.parked) > 0 {
+		in.Parked = make(map[backlog.Field]bool, len(v.parked))
+		for f := range v.parked {
+			in.Parked[f] = true
+		}
 	}
-	for _, f := range c.Synced() {
+	synced := c.Synced()
+	in.Rules = make([]fieldRule, 0, len(synced))
+	for _, f := range synced {
 		if holdParent && f == backlog.FieldParent {
 			continue
 		}
