@@ -5,8 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -188,7 +192,13 @@ func (w *shared) open(id string) *postgres.Store {
 // start runs a replica's syncer until the test ends or stop is called.
 func (w *shared) start(name string) *replica {
 	w.t.Helper()
-	r := &replica{name: name, st: w.open(name), done: make(chan struct{}),
+	return w.startOn(name, w.open(name))
+}
+
+// startOn runs a replica's syncer on st.
+func (w *shared) startOn(name string, st *postgres.Store) *replica {
+	w.t.Helper()
+	r := &replica{name: name, st: st, done: make(chan struct{}),
 		metrics: &leaseCounts{changes: map[string]int{}, fenced: map[string]int{}}}
 	opts := syncer.Options{Metrics: r.metrics, Grace: time.Second}
 	if testing.Verbose() {
@@ -577,4 +587,142 @@ func TestAWebhookReachingTheReplicaThatDoesNotOwnTheTargetIsReconciledByTheOwner
 	eventuallyShared(t, 30*time.Second, "the webhook's change pulled by acme's owner", func() bool {
 		return w.item("BL-2").Title == "Pay by card, webhook edition"
 	})
+}
+
+// proxy forwards TCP connections to the test cluster until cut: then it
+// drops every connection and refuses new ones, as a network partition or
+// a database restart does.
+type proxy struct {
+	t      *testing.T
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+}
+
+func newProxy(t *testing.T, dsn string) (*proxy, string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("BACKLOGD_TEST_POSTGRES_DSN must be a URL for this test: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{t: t, ln: ln, target: u.Host}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go p.serve()
+	u.Host = ln.Addr().String()
+	return p, u.String()
+}
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		if !down {
+			p.conns = append(p.conns, c)
+		}
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
+		}
+		go func() {
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				return
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, s)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			_, _ = io.Copy(c, s)
+			c.Close()
+		}()
+	}
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) restore() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+func TestAStoreOutageStopsEveryWriteAndTheReplicaCatchesUpAfterIt(t *testing.T) {
+	w := newShared(t, 100*time.Millisecond, false)
+	p, viaProxy := newProxy(t, w.dsn)
+	st, err := postgres.Open(context.Background(), viaProxy, postgres.WithSchema(w.schema),
+		postgres.WithLeaseTTL(leaseTTL), postgres.WithReplicaID("replica-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a := w.startOn("replica-a", st)
+	eventuallyShared(t, 10*leaseTTL, "replica-a owning every target", func() bool { return len(w.owners()) == 3 })
+	w.put(a, sampleBacklog()...)
+	w.converged(a, sampleScopes)
+	ready := a.s.Handler(nil, nil)
+	readyz := func() int {
+		rec := httptest.NewRecorder()
+		ready.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code
+	}
+	if code := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz before the outage: %d", code)
+	}
+
+	p.cut()
+	writes := map[string]int64{}
+	for name, tr := range w.trackers {
+		writes[name] = tr.Calls().Writes()
+	}
+	// While the store is gone a client edits a record, and the product
+	// owner a canonical item (straight into the database).
+	w.trackers["acme"].Edit(w.recordOf("acme", "BL-1").ID, connectors.Fields{"summary": {"Checkout during the outage"}})
+	bl2 := w.item("BL-2")
+	bl2.Title = "Pay by card, edited during the outage"
+	if err := w.admin.Tx(context.Background(), func(tx store.Tx) error { _, err := tx.PutItem(context.Background(), bl2); return err }); err != nil {
+		t.Fatal(err)
+	}
+	a.s.Enqueue("BL-2")
+	eventuallyShared(t, 10*leaseTTL, "/readyz answering 503 and the leases given up", func() bool {
+		return readyz() == http.StatusServiceUnavailable && a.metrics.changed("acme", syncer.LeaseExpired) > 0
+	})
+	time.Sleep(leaseTTL)
+	for name, tr := range w.trackers {
+		if got := tr.Calls().Writes(); got != writes[name] {
+			t.Errorf("%s got %d writes while the store was unreachable, want none", name, got-writes[name])
+		}
+	}
+
+	p.restore()
+	eventuallyShared(t, 10*leaseTTL, "/readyz answering 200 again", func() bool { return readyz() == http.StatusOK })
+	eventuallyShared(t, 30*time.Second, "both edits everywhere", func() bool {
+		return w.item("BL-1").Title == "Checkout during the outage" &&
+			w.recordOf("home", "BL-1").Fields.Get("title") == "Checkout during the outage" &&
+			w.recordOf("home", "BL-2").Fields.Get("title") == "Pay by card, edited during the outage" &&
+			w.recordOf("acme", "BL-2").Fields.Get("summary") == "Pay by card, edited during the outage"
+	})
+	w.converged(a, sampleScopes)
+	if a.metrics.changed("acme", syncer.LeaseAcquired) < 2 {
+		t.Errorf("replica-a acquired acme's lease %d times, want it taken again after the outage", a.metrics.changed("acme", syncer.LeaseAcquired))
+	}
 }
