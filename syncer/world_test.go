@@ -89,6 +89,8 @@ type worldOptions struct {
 	tracker func(name string) memory.Options
 	// webhooks makes every tracker deliver signed webhooks to the syncer.
 	webhooks bool
+	// metrics receives the syncer's metrics (benchmarks count with it).
+	metrics syncer.Metrics
 }
 
 type world struct {
@@ -161,7 +163,7 @@ func newWorld(t testing.TB, o worldOptions) *world {
 		w.trackers[name] = tr
 		conns[name] = tr
 	}
-	w.s, err = syncer.New(cfg, st, conns, syncer.Options{})
+	w.s, err = syncer.New(cfg, st, conns, syncer.Options{Metrics: o.metrics})
 	if err != nil {
 		t.Fatalf("syncer.New: %v", err)
 	}
