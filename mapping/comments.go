@@ -104,23 +104,32 @@ func (c *Client) toTexts(vals, current []string) []string {
 			}
 		}
 	}
-	out := make([]string, len(vals))
+	return mapTexts(vals, func(v string) string { return c.toText(v, keep) })
+}
+
+// mapTexts applies f to every value, allocating only when one changes
+// (most text holds no token: the syncer renders it on every reconcile).
+func mapTexts(vals []string, f func(string) string) []string {
+	var out []string
 	for i, v := range vals {
-		out[i] = c.toText(v, keep)
+		w := f(v)
+		if w != v && out == nil {
+			out = make([]string, len(vals))
+			copy(out, vals[:i])
+		}
+		if out != nil {
+			out[i] = w
+		}
+	}
+	if out == nil {
+		return vals
 	}
 	return out
 }
 
 // fromTexts reads tracker text values back as canonical text.
 func (c *Client) fromTexts(vals []string) []string {
-	if len(vals) == 0 {
-		return vals
-	}
-	out := make([]string, len(vals))
-	for i, v := range vals {
-		out[i] = c.fromText(v)
-	}
-	return out
+	return mapTexts(vals, c.fromText)
 }
 
 // toText renders one canonical text; keep holds the tokens ("@dave",
