@@ -192,15 +192,18 @@ func (s *Syncer) verifyRecord(ctx context.Context, t *target, it backlog.Item, l
 	if !t.caps.Comments || rec.Comments == nil {
 		return out, nil
 	}
+	// Compare in canonical text: a tracker comment keeps what its author
+	// typed (their own #12, a mention backlogd does not map), which
+	// ToComment would render differently.
 	bodies := map[string]int{}
 	for _, rc := range rec.Comments {
-		bodies[rc.Body]++
+		bodies[c.FromComment(rc).Body]++
 	}
 	for _, cm := range it.Comments {
 		if cm.Deleted {
 			continue
 		}
-		body := c.ToComment(cm).Body
+		body := cm.Body
 		switch {
 		case !c.CommentAllowed(cm) && bodies[body] > 0:
 			out = append(out, fmt.Sprintf("internal comment %s reached the tracker", cm.ID))
