@@ -537,12 +537,21 @@ func (m *leaseManager) sweepLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
+		// One listing of the items for every target this replica owns.
+		ids, err := m.s.itemIDs(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.s.log.Warn("sweep failed", "error", err)
+			}
+			continue
+		}
 		for _, name := range m.s.order {
 			if !m.owns(name) {
 				continue
 			}
-			if err := m.s.EnqueueTarget(ctx, name, ""); err != nil && ctx.Err() == nil {
-				m.s.log.Warn("sweep failed", "target", name, "error", err)
+			t := m.s.targets[name]
+			for _, id := range ids {
+				t.queue.Add(id)
 			}
 		}
 	}
