@@ -17,6 +17,13 @@
 // conflict queue's replacement rule, webhook de-duplication, and, with
 // Reopen, that the outbox and everything else survive a restart.
 //
+// Stores that several replicas share (store.Leaser) also run the lease
+// subtests, with a second replica on the same database (Harness.Peer):
+// leases taken, renewed, released and taken over with a higher token,
+// heartbeats, fenced transactions refused with store.ErrFenced once their
+// lease moved (a takeover waits for the old holder's transaction in
+// flight), and wake-ups. Other stores skip them.
+//
 // Times are written in a zone other than UTC with microsecond precision
 // and must read back as the same instant in UTC.
 package storetest
