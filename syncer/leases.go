@@ -277,18 +277,33 @@ func (m *leaseManager) balance(ctx context.Context, replicas []store.Replica) {
 	if err != nil {
 		return
 	}
-	live := map[string]int{}
-	for _, r := range replicas {
-		live[r.ID] = 0
-	}
 	me := m.st.ReplicaID()
-	live[me] += 0
 	now := time.Now()
 	state := map[string]store.Lease{}
+	holds := map[string]int{}
 	for _, l := range leases {
 		state[l.Target] = l
+		if l.Expires.After(now) {
+			holds[l.Holder]++
+		}
+	}
+	// The replicas that share the work: live ones that hold a lease or
+	// joined less than two TTLs ago (still taking their share; one paused
+	// past its heartbeat joins again when it wakes). A live replica that
+	// takes nothing (another config, say) must not keep a share the
+	// others would leave unowned.
+	live := map[string]int{me: 0}
+	for _, r := range replicas {
+		if holds[r.ID] > 0 || now.Sub(r.Started) < 2*m.ttl {
+			live[r.ID] = 0
+		}
 	}
 	var free []string
+	// longFree are free leases nobody took for a TTL (or never leased):
+	// anyone may take them, even while a replica below its share is
+	// expected to, since that replica may never (another config, a
+	// failing store connection).
+	longFree := map[string]bool{}
 	for _, name := range m.s.order {
 		// Expiry is by the database's clock; should ours run ahead, a
 		// lease looks free a little early and AcquireLease says no.
@@ -299,6 +314,9 @@ func (m *leaseManager) balance(ctx context.Context, replicas []store.Replica) {
 			continue
 		}
 		free = append(free, name)
+		if l, ok := state[name]; !ok || now.Sub(l.Expires) > m.ttl {
+			longFree[name] = true
+		}
 	}
 	n := max(len(live), 1)
 	ceil := (len(m.s.order) + n - 1) / n
@@ -332,15 +350,14 @@ func (m *leaseManager) balance(ctx context.Context, replicas []store.Replica) {
 		}
 		return
 	}
-	want := ceil
-	if starving && len(mine) >= floor {
-		want = len(mine) // leave the free leases to the replicas below their share
-	}
 	// Most preferred first.
 	slices.SortFunc(free, func(a, b string) int { return cmpPref(me, b, a) })
 	for _, name := range free {
-		if len(mine) >= want {
+		if len(mine) >= ceil {
 			break
+		}
+		if starving && len(mine) >= floor && !longFree[name] {
+			continue // left for the replicas below their share
 		}
 		m.mu.Lock()
 		_, busy := m.held[name]

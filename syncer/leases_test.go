@@ -726,3 +726,33 @@ func TestAStoreOutageStopsEveryWriteAndTheReplicaCatchesUpAfterIt(t *testing.T) 
 		t.Errorf("replica-a acquired acme's lease %d times, want it taken again after the outage", a.metrics.changed("acme", syncer.LeaseAcquired))
 	}
 }
+
+func TestTargetsStayOwnedWhenALiveReplicaTakesNoLease(t *testing.T) {
+	w := newShared(t, 100*time.Millisecond, false)
+	// A replica that heartbeats and never takes a lease: another
+	// config, say, in the middle of a rolling update.
+	idle := w.open("idle")
+	ctx, stop := context.WithCancel(context.Background())
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		for ctx.Err() == nil {
+			_, _ = idle.Heartbeat(ctx)
+			select {
+			case <-ctx.Done():
+			case <-time.After(leaseTTL / 4):
+			}
+		}
+	}()
+	t.Cleanup(func() { stop(); <-beating })
+	a := w.start("replica-a")
+	eventuallyShared(t, 10*leaseTTL, "replica-a owning every target beside a replica that takes none", func() bool {
+		o := w.owners()
+		return len(o) == 3 && o["home"] == "replica-a" && o["acme"] == "replica-a" && o["globex"] == "replica-a"
+	})
+	w.put(a, sampleBacklog()...)
+	w.converged(a, sampleScopes)
+	if live, err := w.admin.Replicas(context.Background()); err != nil || len(live) != 2 {
+		t.Errorf("replicas live: %v (%v), want replica-a and idle", live, err)
+	}
+}

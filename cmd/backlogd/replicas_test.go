@@ -337,8 +337,10 @@ func TestThreeReplicasOnePostgresSurviveAKillAndAPausePastTheLease(t *testing.T)
 
 	// From here on, items keep being created and edited.
 	stop := make(chan struct{})
+	var stopOnce sync.Once
 	var quiet atomic.Bool
 	var work sync.WaitGroup
+	t.Cleanup(func() { stopOnce.Do(func() { close(stop) }); work.Wait() })
 	work.Go(func() {
 		for k := 0; ; k++ {
 			select {
@@ -418,7 +420,7 @@ func TestThreeReplicasOnePostgresSurviveAKillAndAPausePastTheLease(t *testing.T)
 		return false
 	})
 	time.Sleep(replicaTTL / 2)
-	close(stop)
+	stopOnce.Do(func() { close(stop) })
 	work.Wait()
 
 	converged(t, v, trackers, targets, &mu, &items, 90*time.Second)

@@ -225,7 +225,8 @@ type Lease struct {
 }
 
 // Replica is one daemon process sharing the store, as its heartbeat
-// describes it.
+// describes it. Started is when it joined: its first heartbeat, or the
+// first after its heartbeat lapsed.
 type Replica struct {
 	ID      string    `json:"id"`
 	Host    string    `json:"host"`

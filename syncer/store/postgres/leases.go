@@ -20,11 +20,13 @@ import (
 // pruneReplicasAfter is how long a dead replica's row stays for status.
 const pruneReplicasAfter = time.Hour
 
-// Heartbeat implements store.Leaser.
+// Heartbeat implements store.Leaser. A replica whose heartbeat had
+// lapsed (it was paused, or cut off) joins again: its start time is now.
 func (s *Store) Heartbeat(ctx context.Context) ([]store.Replica, error) {
 	if _, err := s.exec(ctx, "heartbeat", `INSERT INTO replicas (id, host, started_at, seen_at, expires_at)
 		VALUES ($1, $2, now(), now(), now() + $3 * interval '1 microsecond')
-		ON CONFLICT (id) DO UPDATE SET seen_at = now(), expires_at = excluded.expires_at`,
+		ON CONFLICT (id) DO UPDATE SET seen_at = now(), expires_at = excluded.expires_at,
+			started_at = CASE WHEN replicas.expires_at <= now() THEN now() ELSE replicas.started_at END`,
 		s.replica, s.host, micros(s.ttl)); err != nil {
 		return nil, err
 	}

@@ -231,7 +231,12 @@ func (s *suite) heartbeats(t *testing.T) {
 	if got, err := b.AcquireLease(ctx, "jira"); err != nil || got.Token <= held.Token {
 		t.Errorf("AcquireLease of a lease whose holder left returned %+v, %v; want it at once with a higher token", got, err)
 	}
-	// A replica that stops beating expires by itself.
+	// A replica that stops beating expires by itself, and joins again
+	// when it beats again.
+	var joined time.Time
+	for _, r := range live {
+		joined = r.Started
+	}
 	deadline := time.Now().Add(10 * b.LeaseTTL())
 	for {
 		live, err := a.Replicas(ctx)
@@ -245,6 +250,13 @@ func (s *suite) heartbeats(t *testing.T) {
 			t.Fatalf("a replica that stopped beating is still listed ten TTLs later: %v", ids(live))
 		}
 		time.Sleep(b.LeaseTTL() / 10)
+	}
+	back, err := b.Heartbeat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != 1 || !back[0].Started.After(joined) {
+		t.Errorf("a replica beating again after its heartbeat lapsed lists as %+v, want it joined again (started after %v)", back, joined)
 	}
 }
 
