@@ -139,6 +139,12 @@ func (s *Syncer) route(ctx context.Context, t *target, rec connectors.Record, co
 		return err
 	}
 	switch {
+	case linked && link.State == store.LinkActive && rec.Version != "" && rec.Version == link.RemoteVersion:
+		// The record is as the last reconcile read or wrote it: our own
+		// write coming back, or the overlap of a listing. Connectors change
+		// a record's version whenever anything of it changes, comments
+		// included, so there is nothing new to read.
+		s.metrics.EchoSuppressed(t.name)
 	case linked:
 		t.queue.Add(link.ItemID)
 	case hasItem:

@@ -131,6 +131,28 @@ func TestChangesFlowBothWays(t *testing.T) {
 			t.Errorf("title = %q after the echo", got)
 		}
 	})
+	t.Run("a poll that lists our own write back reads nothing more", func(t *testing.T) {
+		w := newWorld(t, worldOptions{})
+		w.seed()
+		w.edit("BL-2", func(it *backlog.Item) { it.Title = "Pay by card, fast" })
+		if err := w.s.Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w.resetCalls()
+		for _, name := range []string{"home", "acme", "globex"} {
+			if err := w.s.PollByName(context.Background(), name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.s.Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for name := range w.trackers {
+			if c := w.calls(name); c.Get != 0 || c.Writes() != 0 {
+				t.Errorf("%s: polling our own write back made %d reads and %d writes, want none", name, c.Get, c.Writes())
+			}
+		}
+	})
 	t.Run("an idle sweep reads each record once and writes nothing", func(t *testing.T) {
 		w := newWorld(t, worldOptions{})
 		w.seed()
