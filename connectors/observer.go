@@ -27,3 +27,28 @@ func (NopObserver) RateLimit(string, int, time.Time) {}
 
 // Paused implements Observer.
 func (NopObserver) Paused(string, time.Time) {}
+
+// Observers hands every signal to each of its observers in turn (the
+// metrics and the status page's quota book, say).
+type Observers []Observer
+
+// Request implements Observer.
+func (obs Observers) Request(target, class string, status int, d time.Duration) {
+	for _, o := range obs {
+		o.Request(target, class, status, d)
+	}
+}
+
+// RateLimit implements Observer.
+func (obs Observers) RateLimit(target string, remaining int, reset time.Time) {
+	for _, o := range obs {
+		o.RateLimit(target, remaining, reset)
+	}
+}
+
+// Paused implements Observer.
+func (obs Observers) Paused(target string, until time.Time) {
+	for _, o := range obs {
+		o.Paused(target, until)
+	}
+}

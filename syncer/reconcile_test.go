@@ -246,6 +246,11 @@ func TestConflictPolicies(t *testing.T) {
 		if got := w.item("BL-3").Title; got != "canonical title" {
 			t.Errorf("while parked, canonical title = %q, want it untouched", got)
 		}
+		for _, st := range w.s.Status() {
+			if want := map[string]int{"globex": 1}[st.Target]; st.Conflicts != want {
+				t.Errorf("status of %s shows %d conflicts, want %d", st.Target, st.Conflicts, want)
+			}
+		}
 		if _, err := syncer.ResolveConflict(context.Background(), w.st, cs[0].ID, "tracker"); err != nil {
 			t.Fatal(err)
 		}
@@ -640,5 +645,26 @@ func TestPlanWritesNothing(t *testing.T) {
 	}
 	if n := len(w.items()); n != 5 {
 		t.Errorf("plan changed the store: %d items", n)
+	}
+}
+
+func TestStatusShowsTheTrackersQuota(t *testing.T) {
+	quotas := &syncer.Quotas{}
+	w := newWorld(t, worldOptions{})
+	s, err := syncer.New(w.cfg, w.st, map[string]connectors.Connector{"home": w.trackers["home"], "acme": w.trackers["acme"], "globex": w.trackers["globex"]}, syncer.Options{Quotas: quotas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	var obs connectors.Observer = connectors.Observers{connectors.NopObserver{}, quotas}
+	obs.RateLimit("acme", 4870, reset)
+	obs.RateLimit("globex", -1, time.Time{}) // a tracker that does not say
+	for _, st := range s.Status() {
+		switch {
+		case st.Target == "acme" && (st.Quota == nil || st.Quota.Remaining != 4870 || !st.Quota.Reset.Equal(reset)):
+			t.Errorf("acme quota = %+v, want 4870 left until %s", st.Quota, reset)
+		case st.Target != "acme" && st.Quota != nil:
+			t.Errorf("%s quota = %+v, want none reported", st.Target, st.Quota)
+		}
 	}
 }

@@ -43,6 +43,9 @@ type Options struct {
 	// context ends before abandoning them (default 10s). Abandoning is
 	// safe: the outbox replays the interrupted writes at the next start.
 	Grace time.Duration
+	// Quotas, when set, is the observer the connectors report their
+	// rate-limit headroom to; Status shows it.
+	Quotas *Quotas
 }
 
 // Syncer keeps the canonical backlog and every target in step. It owns one
@@ -59,8 +62,13 @@ type Syncer struct {
 	targets map[string]*target
 	order   []string // target names in config order
 
+	quotas *Quotas
+
 	mu     sync.Mutex
 	parked map[string]string // "target/item" → terminal error, for status
+	// conflictsOpen counts open conflicts per target, as the gauges last
+	// read them, for status.
+	conflictsOpen map[string]int
 
 	// leases, on a store several replicas share, decides which targets
 	// this replica runs (leases.go); nil means all of them.
@@ -95,7 +103,7 @@ const remoteKeyPrefix = "remote:"
 // connector's capabilities; each target serves exactly one client.
 func New(cfg *mapping.Config, st store.Store, conns map[string]connectors.Connector, opts Options) (*Syncer, error) {
 	s := &Syncer{
-		cfg: cfg, store: st, metrics: opts.Metrics, log: opts.Logger, now: opts.Now, grace: opts.Grace,
+		cfg: cfg, store: st, metrics: opts.Metrics, log: opts.Logger, now: opts.Now, grace: opts.Grace, quotas: opts.Quotas,
 		targets: map[string]*target{}, parked: map[string]string{},
 	}
 	if s.metrics == nil {
@@ -453,13 +461,17 @@ func (s *Syncer) refreshGauges(ctx context.Context) {
 		if err != nil {
 			return err
 		}
-		open := map[string]int{}
+		open, byTarget := map[string]int{}, map[string]int{}
 		for _, c := range conflicts {
 			open[c.Client]++
+			byTarget[c.Target]++
 		}
 		for _, t := range s.targets {
 			s.metrics.SetConflictsOpen(t.client.ID, open[t.client.ID])
 		}
+		s.mu.Lock()
+		s.conflictsOpen = byTarget
+		s.mu.Unlock()
 		intents, err := tx.Intents(ctx, "")
 		if err != nil {
 			return err
@@ -504,6 +516,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 	if err := s.Drain(ctx); err != nil {
 		return err
 	}
+	s.refreshGauges(ctx)
 	return errors.Join(failed...)
 }
 
@@ -574,8 +587,13 @@ type TargetStatus struct {
 	Queue       int       `json:"queue"`
 	OldestWait  string    `json:"oldest_wait"`
 	PausedUntil time.Time `json:"paused_until,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-	Parked      []string  `json:"parked,omitempty"`
+	// Quota is the tracker's last reported rate-limit headroom, when it
+	// reports one (GitHub, Jira Cloud).
+	Quota *Quota `json:"quota,omitempty"`
+	// Conflicts counts the target's conflicts waiting for a person.
+	Conflicts int      `json:"conflicts"`
+	LastError string   `json:"last_error,omitempty"`
+	Parked    []string `json:"parked,omitempty"`
 }
 
 // Status describes every target now.
@@ -587,6 +605,7 @@ func (s *Syncer) Status() []TargetStatus {
 		tgt, item, _ := strings.Cut(k, "/")
 		parked[tgt] = append(parked[tgt], item+": "+v)
 	}
+	conflicts := s.conflictsOpen
 	s.mu.Unlock()
 	for _, name := range s.order {
 		t := s.targets[name]
@@ -603,6 +622,10 @@ func (s *Syncer) Status() []TargetStatus {
 		t.mu.Unlock()
 		st.Parked = parked[name]
 		sort.Strings(st.Parked)
+		st.Conflicts = conflicts[name]
+		if q, ok := s.quotas.Of(name); ok {
+			st.Quota = &q
+		}
 		out = append(out, st)
 	}
 	return out

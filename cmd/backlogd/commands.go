@@ -128,21 +128,21 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) (err error)
 		if err := getJSON(ctx, base+"/api/v1/status", &sts); err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "TARGET\tCLIENT\tKIND\tSTATE\tLAST POLL\tQUEUE\tOLDEST\tPAUSED UNTIL\tLAST ERROR\n")
+		fmt.Fprintf(tw, "TARGET\tCLIENT\tKIND\tSTATE\tLAST SYNC\tQUEUE\tOLDEST\tRATE LIMIT\tCONFLICTS\tLAST ERROR\n")
 		for _, st := range sts {
 			state := "ok"
 			switch {
 			case !st.PausedUntil.IsZero():
-				state = "rate-limited"
+				state = "paused until " + st.PausedUntil.UTC().Format(time.TimeOnly)
 			case !st.Reached:
 				state = "connecting"
 			case st.LastError != "":
 				state = "failing"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", st.Target, st.Client, st.Kind, state,
-				ago(st.LastPoll), st.Queue, st.OldestWait, orDash(st.PausedUntil), st.LastError)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", st.Target, st.Client, st.Kind, state,
+				ago(st.LastPoll), st.Queue, st.OldestWait, quota(st.Quota), st.Conflicts, st.LastError)
 			for _, p := range st.Parked {
-				fmt.Fprintf(tw, "\t\t\tparked\t\t\t\t\t%s\n", p)
+				fmt.Fprintf(tw, "\t\t\tparked\t\t\t\t\t\t%s\n", p)
 			}
 		}
 		if cfg.Store.Driver != "postgres" {
@@ -285,6 +285,17 @@ func until(t, now time.Time) string {
 		return "in " + t.Sub(now).Round(100*time.Millisecond).String()
 	}
 	return "expired " + ago(t)
+}
+
+// quota renders a tracker's rate-limit headroom: "4870 left, resets 10:42".
+func quota(q *syncer.Quota) string {
+	if q == nil {
+		return "-"
+	}
+	if q.Reset.IsZero() {
+		return fmt.Sprintf("%d left", q.Remaining)
+	}
+	return fmt.Sprintf("%d left, resets %s", q.Remaining, q.Reset.UTC().Format(time.TimeOnly))
 }
 
 func ago(t time.Time) string {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer"
 	"github.com/backlogd/backlogd/syncer/metrics"
@@ -32,6 +33,7 @@ type daemon struct {
 	log        *slog.Logger
 	store      store.Store
 	metrics    *metrics.Metrics
+	quotas     *syncer.Quotas // rate-limit headroom for status, kept across reloads
 	grace      time.Duration
 	root       context.Context
 	prom       http.Handler
@@ -88,7 +90,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) (err error)
 		}
 	}()
 	d := &daemon{
-		configPath: c.config, log: log, store: st, metrics: m, grace: *grace, root: ctx,
+		configPath: c.config, log: log, store: st, metrics: m, quotas: &syncer.Quotas{}, grace: *grace, root: ctx,
 		prom: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 	}
 	s, err := d.build(cfg)
@@ -142,11 +144,11 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) (err error)
 // build makes a syncer generation for cfg without starting it, so a bad
 // config is refused before anything running is touched.
 func (d *daemon) build(cfg *mapping.Config) (*syncer.Syncer, error) {
-	conns, err := buildConnectors(d.root, cfg, d.log, d.metrics, nil)
+	conns, err := buildConnectors(d.root, cfg, d.log, connectors.Observers{d.metrics, d.quotas}, nil)
 	if err != nil {
 		return nil, err
 	}
-	return syncer.New(cfg, d.store, conns, syncer.Options{Logger: d.log, Metrics: d.metrics, Grace: d.grace})
+	return syncer.New(cfg, d.store, conns, syncer.Options{Logger: d.log, Metrics: d.metrics, Grace: d.grace, Quotas: d.quotas})
 }
 
 // launch starts a built generation and makes it the one serving HTTP.
