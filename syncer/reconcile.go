@@ -86,17 +86,20 @@ func (s *Syncer) reconcile(ctx context.Context, t *target, id string) (string, e
 		return "", err
 	}
 	if !v.hasItem {
-		return resultNone, nil // an id nobody knows (a stale webhook): nothing to do
+		return resultNone, s.ack(ctx, v.intentIDs()...) // an id nobody knows (a stale webhook): nothing to do
 	}
 	inScope := t.client.InScope(v.item)
 	active := v.hasLink && v.link.State == store.LinkActive
 
 	if !active {
+		// An intent left by a run that stopped mid-write is settled here
+		// too when the write is no longer wanted (the item left the scope
+		// meanwhile), or the outbox would never drain.
 		if !inScope {
-			return resultNone, nil
+			return resultNone, s.ack(ctx, v.intentIDs()...)
 		}
 		if v.hasLink && v.link.State == store.LinkGone && t.client.OnRemoteDelete != mapping.DeleteRecreate {
-			return resultNone, nil
+			return resultNone, s.ack(ctx, v.intentIDs()...)
 		}
 		return s.createOrRelink(ctx, t, v)
 	}
@@ -163,7 +166,7 @@ func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string,
 		Target: t.name, ItemID: v.item.ID, RemoteID: rec.ID, RemoteKey: rec.Key, URL: rec.URL,
 		State: store.LinkActive, Base: proj, RemoteVersion: rec.Version, RemoteUpdated: rec.Updated, SyncedAt: s.now(),
 	}
-	if err := s.commit(ctx, link, intent); err != nil {
+	if err := s.commit(ctx, link, append(v.intentIDs(), intent)...); err != nil {
 		return "", err
 	}
 	t.releaseChildren(v.item.ID)
@@ -201,6 +204,30 @@ func (s *Syncer) announce(ctx context.Context, t *target, id string, op store.In
 	return intentID, nil
 }
 
+// intentIDs lists the key's pending intents.
+func (v view) intentIDs() []int64 {
+	ids := make([]int64, len(v.intents))
+	for i, in := range v.intents {
+		ids[i] = in.ID
+	}
+	return ids
+}
+
+// ack acknowledges intents that need no write any more.
+func (s *Syncer) ack(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.store.Tx(ctx, func(tx store.Tx) error {
+		for _, id := range ids {
+			if err := tx.DeleteIntent(ctx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // commit stores a link and acknowledges intents in one transaction.
 func (s *Syncer) commit(ctx context.Context, l store.Link, intents ...int64) error {
 	return s.store.Tx(ctx, func(tx store.Tx) error {
@@ -223,7 +250,7 @@ func (s *Syncer) commit(ctx context.Context, l store.Link, intents ...int64) err
 func (s *Syncer) remoteGone(ctx context.Context, t *target, v view) (string, error) {
 	s.metrics.RemoteDeleted(t.name)
 	v.link.State = store.LinkGone
-	if err := s.commit(ctx, v.link); err != nil {
+	if err := s.commit(ctx, v.link, v.intentIDs()...); err != nil {
 		return "", err
 	}
 	if t.client.OnRemoteDelete == mapping.DeleteRecreate && t.client.InScope(v.item) {
@@ -243,7 +270,7 @@ func (s *Syncer) scopeExit(ctx context.Context, t *target, v view, rec connector
 	}
 	v.link.State = store.LinkUnlinked
 	v.link.SyncedAt = s.now()
-	if err := s.commit(ctx, v.link); err != nil {
+	if err := s.commit(ctx, v.link, v.intentIDs()...); err != nil {
 		return "", err
 	}
 	return resultUnlinked, nil

@@ -536,6 +536,52 @@ func TestNoDuplicates(t *testing.T) {
 		}
 		w.converged()
 	})
+	t.Run("an intent a stopped run left for a write no longer wanted is settled", func(t *testing.T) {
+		w := newWorld(t, worldOptions{})
+		it := sampleBacklog()[0]
+		it.Clients = nil // out of acme's scope by the time the daemon starts again
+		w.put(it)
+		ctx := context.Background()
+		intents := func() []store.Intent {
+			var ins []store.Intent
+			if err := w.st.Tx(ctx, func(tx store.Tx) (err error) { ins, err = tx.Intents(ctx, "acme"); return err }); err != nil {
+				t.Fatal(err)
+			}
+			return ins
+		}
+		// What a run killed between announcing a create and making it leaves.
+		err := w.st.Tx(ctx, func(tx store.Tx) error {
+			_, err := tx.AddIntent(ctx, store.Intent{Target: "acme", ItemID: "BL-1", Op: store.OpCreate, Created: time.Now()})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.sync()
+		if ins := intents(); len(ins) != 0 {
+			t.Errorf("intents left: %+v; the outbox would never drain", ins)
+		}
+		if got := w.markers("acme"); len(got) != 0 {
+			t.Errorf("acme holds %v: settling the intent must not create the record", got)
+		}
+		// Killed after announcing a create, before making it: the next
+		// run creates the record, once, and settles both intents.
+		w.edit("BL-1", func(it *backlog.Item) { it.Clients = []string{"acme"} })
+		err = w.st.Tx(ctx, func(tx store.Tx) error {
+			_, err := tx.AddIntent(ctx, store.Intent{Target: "acme", ItemID: "BL-1", Op: store.OpCreate, Created: time.Now()})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.sync()
+		if ins := intents(); len(ins) != 0 {
+			t.Errorf("intents left after the create: %+v", ins)
+		}
+		if got := w.markers("acme"); !slices.Equal(got, []string{"BL-1"}) {
+			t.Errorf("acme holds %v, want one BL-1", got)
+		}
+	})
 	t.Run("a wiped store relinks every record by marker and writes nothing", func(t *testing.T) {
 		w := newWorld(t, worldOptions{})
 		w.seed()
