@@ -21,6 +21,11 @@ func (c *Client) Check(caps connectors.Capabilities) error {
 	add := func(line int, format string, args ...any) {
 		errs = append(errs, &ConfigError{File: c.File, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
+	if c.InternalComments && (!caps.Comments || !caps.InternalComments) {
+		// Sending internal comments needs a tracker that can hide them;
+		// anywhere else they would be public.
+		add(c.internalLine, "internal_comments: true, but target %s cannot keep comments from the client's view; set internal_comments: false (internal comments then stay home)", c.Target)
+	}
 	l := c.layout()
 	reported := map[*nativeField]bool{} // one "single value" error per native field
 	for _, nf := range l.natives {

@@ -21,6 +21,11 @@ func TestCheck(t *testing.T) {
 	}{
 		{name: "a mapping the tracker supports passes", edit: func(*Client) {}},
 		{
+			name: "internal comments for a tracker that cannot hide them",
+			edit: func(c *Client) { c.InternalComments, c.internalLine = true, 7 },
+			want: []string{"clients/acme.yaml:7: internal_comments: true, but target acme-github cannot keep comments from the client's view; set internal_comments: false (internal comments then stay home)"},
+		},
+		{
 			name: "a native field the tracker lacks",
 			edit: func(c *Client) { c.Fields[backlog.FieldDue] = []FieldMap{{Field: "due_on", Line: 20}} },
 			want: []string{`clients/acme.yaml:20: fields.due: target acme-github has no field "due_on"; use one of title, body, state, labels, Story Points, assignees, created`},

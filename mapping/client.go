@@ -57,6 +57,9 @@ func (r *reader) client(doc *yaml.Node, stem string) *Client {
 		}
 	}
 	c.InternalComments = r.boolean(m, "internal_comments", "internal_comments")
+	if e, ok := m["internal_comments"]; ok {
+		c.internalLine = e.val.Line
+	}
 	c.Policy = Policy(r.oneOf(m, "policy", "policy", string(c.Policy),
 		string(CanonicalWins), string(TrackerWins), string(LatestWins), string(Manual)))
 	c.OnScopeExit = ScopeExit(r.oneOf(m, "on_scope_exit", "on_scope_exit", string(c.OnScopeExit),

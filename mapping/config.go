@@ -185,5 +185,5 @@ type Client struct {
 
 	// idLine and targetLine locate the client and target keys, for
 	// errors that span files.
-	idLine, targetLine int
+	idLine, targetLine, internalLine int
 }
