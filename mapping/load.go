@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/backlogd/backlogd/backlog"
 	"gopkg.in/yaml.v3"
 )
 
@@ -319,6 +320,25 @@ func crossCheck(cfg *Config, p *problems) {
 		}
 	}
 	slices.SortStableFunc(cfg.Clients, func(a, b *Client) int { return strings.Compare(a.ID, b.ID) })
+	checkOwners(cfg.Clients, p)
+}
+
+// checkOwners refuses a field that two clients take from their trackers:
+// each pull would overwrite the other's and fan out, forever.
+func checkOwners(clients []*Client, p *problems) {
+	for _, f := range backlog.AllFields {
+		var owner *Client
+		for _, c := range clients {
+			if !slices.Contains(c.Synced(), f) || c.DirectionOf(f) != FromTracker {
+				continue
+			}
+			if owner == nil {
+				owner = c
+				continue
+			}
+			p.add(c.File, c.Fields[f][0].Line, "fields.%s is from-tracker here and in client %s (%s); two trackers owning one field overwrite each other forever, so make one of them both or to-tracker", f, owner.ID, owner.File)
+		}
+	}
 }
 
 // Client returns the client with the given id.

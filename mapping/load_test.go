@@ -101,6 +101,15 @@ func TestLoadErrors(t *testing.T) {
 			want:    []string{`clients/acme.yaml:1: target "acme-jira" is not defined; use one of acme-tracker, or define it under targets: in backlogd.yaml`},
 		},
 		{
+			name:   "two clients taking one field from their trackers",
+			daemon: okDaemon + "  - name: globex-tracker\n    kind: file\n",
+			clients: map[string]string{
+				"acme.yaml":   okClient + "  priority: {field: priority, direction: from-tracker}\n",
+				"globex.yaml": "target: globex-tracker\nscope: all\nfields:\n  priority: {field: prio, direction: from-tracker}\n",
+			},
+			want: []string{`clients/globex.yaml:4: fields.priority is from-tracker here and in client acme (clients/acme.yaml); two trackers owning one field overwrite each other forever, so make one of them both or to-tracker`},
+		},
+		{
 			name: "two client files with the same id",
 			clients: map[string]string{
 				"acme.yaml":  okClient,
