@@ -68,6 +68,10 @@ type Config struct {
 	Path string
 	// Listen is the HTTP listener address (default 127.0.0.1:9464).
 	Listen string
+	// APIToken is a secret reference to the bearer token the read API
+	// (/api/v1) and /-/reload require. Without it they answer loopback
+	// clients only; webhooks, health and metrics are always open.
+	APIToken string
 	// DataDir holds the SQLite store and file targets (default ./data,
 	// relative to the working directory); created if missing.
 	DataDir string

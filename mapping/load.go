@@ -92,7 +92,7 @@ var (
 // written (or its default).
 func (r *reader) daemon(doc *yaml.Node, cfg *Config) string {
 	m := r.mapping(doc, "the daemon config",
-		"listen", "data_dir", "store", "id_prefix", "clients_dir", "sync", "log", "targets")
+		"listen", "api_token", "data_dir", "store", "id_prefix", "clients_dir", "sync", "log", "targets")
 	if m == nil {
 		return DefaultClientsDir
 	}
@@ -105,6 +105,7 @@ func (r *reader) daemon(doc *yaml.Node, cfg *Config) string {
 			}
 		}
 	}
+	cfg.APIToken = r.secretRef(m, "api_token", "api_token")
 	if e, ok := m["data_dir"]; ok {
 		if s, ok := r.str(e.val, "data_dir"); ok && s != "" {
 			cfg.DataDir = filepath.Clean(s)

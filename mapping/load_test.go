@@ -53,7 +53,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:   "a misspelt daemon key is named with the closest known key",
 			daemon: "listne: 127.0.0.1:1\n" + okDaemon,
-			want:   []string{`backlogd.yaml:1: unknown key "listne" in the daemon config; did you mean "listen"? (known keys: listen, data_dir, store, id_prefix, clients_dir, sync, log, targets)`},
+			want:   []string{`backlogd.yaml:1: unknown key "listne" in the daemon config; did you mean "listen"? (known keys: listen, api_token, data_dir, store, id_prefix, clients_dir, sync, log, targets)`},
 		},
 		{
 			name:   "a duration without a unit is refused",

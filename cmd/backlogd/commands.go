@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -125,7 +127,7 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) (err error)
 	defer tw.Flush()
 	if base := daemonURL(ctx, cfg); base != "" {
 		var sts []syncer.TargetStatus
-		if err := getJSON(ctx, base+"/api/v1/status", &sts); err != nil {
+		if err := getJSON(ctx, cfg, base+"/api/v1/status", &sts); err != nil {
 			return err
 		}
 		fmt.Fprintf(tw, "TARGET\tCLIENT\tKIND\tSTATE\tLAST SYNC\tQUEUE\tOLDEST\tRATE LIMIT\tCONFLICTS\tLAST ERROR\n")
@@ -312,11 +314,34 @@ func orDash(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func getJSON(ctx context.Context, url string, v any) error {
+// apiToken resolves the daemon's API token (zero when none is set).
+func apiToken(cfg *mapping.Config) (connectors.Secret, error) {
+	if cfg.APIToken == "" {
+		return connectors.Secret{}, nil
+	}
+	return connectors.EnvSecrets{}.Resolve(cfg.APIToken)
+}
+
+// authorize adds the API token to a request to the daemon, when this
+// process can resolve it.
+func authorize(req *http.Request, cfg *mapping.Config) {
+	if tok, err := apiToken(cfg); err == nil && !tok.IsZero() {
+		req.Header.Set("Authorization", "Bearer "+tok.Reveal())
+	}
+}
+
+// loopback reports whether the listener only takes local connections.
+func loopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+func getJSON(ctx context.Context, cfg *mapping.Config, url string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
+	authorize(req, cfg)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -368,7 +393,9 @@ func cmdConflicts(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "conflict %d on %s %s (%s) resolved: %s value kept; it syncs at the next reconcile\n", n, cf.Target, cf.ItemID, cf.Field, *take)
 		if base := daemonURL(ctx, cfg); base != "" {
-			postResync(ctx, base, cf.Target, cf.ItemID)
+			if err := postResync(ctx, cfg, base, cf.Target, cf.ItemID); err != nil {
+				fmt.Fprintf(stdout, "the running daemon did not take the resync (%v); it syncs the item at its next sweep\n", err)
+			}
 		}
 		return nil
 	}
@@ -394,12 +421,13 @@ func cmdConflicts(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-func postResync(ctx context.Context, base, target, item string) error {
-	url := base + "/api/v1/resync?target=" + target + "&item=" + item
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+func postResync(ctx context.Context, cfg *mapping.Config, base, target, item string) error {
+	u := base + "/api/v1/resync?target=" + url.QueryEscape(target) + "&item=" + url.QueryEscape(item)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		return err
 	}
+	authorize(req, cfg)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -426,7 +454,7 @@ func cmdResync(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if base := daemonURL(ctx, cfg); base != "" {
-		if err := postResync(ctx, base, *target, *item); err != nil {
+		if err := postResync(ctx, cfg, base, *target, *item); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "queued on the running daemon")

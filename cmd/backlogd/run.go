@@ -103,11 +103,23 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) (err error)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; set listen: in %s to a free address", cfg.Listen, err, c.config)
 	}
+	token, err := apiToken(cfg)
+	if err != nil {
+		return configError(fmt.Errorf("%s: api_token: %w", c.config, err))
+	}
+	if token.IsZero() && !loopback(ln.Addr()) {
+		log.Warn("the API answers loopback clients only: set api_token to use status, resync and /api/v1 from other hosts", "listen", ln.Addr().String())
+	}
 	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: syncer.RequireAPIToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			d.current.Load().handler.ServeHTTP(w, r)
-		}),
+		})),
 		ReadHeaderTimeout: 10 * time.Second,
+		// A webhook body is read whole before its signature is checked:
+		// bound how long a slow client may hold a connection for it.
+		ReadTimeout:  time.Minute,
+		WriteTimeout: time.Minute,
+		IdleTimeout:  2 * time.Minute,
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
