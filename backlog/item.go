@@ -1,10 +1,12 @@
 package backlog
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -217,6 +219,26 @@ func (it Item) NextCommentID() string {
 }
 
 var idRE = regexp.MustCompile(`^[A-Z][A-Z0-9]*-[0-9]+$`)
+
+// CompareIDs orders canonical ids by prefix, then by number: BL-2
+// before BL-10.
+func CompareIDs(a, b string) int {
+	pa, na := splitID(a)
+	pb, nb := splitID(b)
+	if c := strings.Compare(pa, pb); c != 0 {
+		return c
+	}
+	return cmp.Compare(na, nb)
+}
+
+func splitID(id string) (string, int64) {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 {
+		return id, 0
+	}
+	n, _ := strconv.ParseInt(id[i+1:], 10, 64)
+	return id[:i], n
+}
 
 // ValidID reports whether s has the shape of a canonical id (BL-42).
 func ValidID(s string) bool { return idRE.MatchString(s) }

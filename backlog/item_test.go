@@ -2,6 +2,7 @@ package backlog
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,13 @@ func TestNextCommentID(t *testing.T) {
 	it.Comments = []Comment{{ID: "c2"}, {ID: "c7"}, {ID: "x"}}
 	if got := it.NextCommentID(); got != "c8" {
 		t.Errorf("next comment id = %q, want c8 (never reuse an id)", got)
+	}
+}
+
+func TestCompareIDs(t *testing.T) {
+	ids := []string{"BL-10", "BL-2", "AB-3", "BL-1"}
+	slices.SortFunc(ids, CompareIDs)
+	if want := []string{"AB-3", "BL-1", "BL-2", "BL-10"}; !slices.Equal(ids, want) {
+		t.Errorf("sorted = %v, want %v", ids, want)
 	}
 }

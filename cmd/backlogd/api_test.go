@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,5 +67,29 @@ func TestTheAPITokenGuardsTheReadAPI(t *testing.T) {
 	}
 	if strings.Contains(d.logs.String(), token) {
 		t.Error("the API token reached the daemon's log")
+	}
+}
+
+// TestOneProcessSyncsASQLiteStore: a second daemon, or a resync that does
+// not reach the running daemon, must not sync the same SQLite store.
+func TestOneProcessSyncsASQLiteStore(t *testing.T) {
+	bin := opsBinary(t)
+	dir := t.TempDir()
+	opsWriteConfig(t, dir, fileTargets(t, "home"), "")
+	startDaemon(t, bin, dir, nil)
+
+	second := exec.Command(bin, "run", "--config", "backlogd.yaml")
+	second.Dir = dir
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "another backlogd process is syncing") {
+		t.Errorf("a second daemon on the same store: %v\n%s", err, out)
+	}
+	// listen: 127.0.0.1:0 means resync finds no daemon to ask, and must
+	// refuse to sync beside it rather than duplicate its creates.
+	resync := exec.Command(bin, "resync", "--config", "backlogd.yaml")
+	resync.Dir = dir
+	out, err = resync.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "another backlogd process is syncing") {
+		t.Errorf("resync beside a daemon it cannot reach: %v\n%s", err, out)
 	}
 }

@@ -307,13 +307,6 @@ func ago(t time.Time) string {
 	return time.Since(t).Round(time.Second).String() + " ago"
 }
 
-func orDash(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
 // apiToken resolves the daemon's API token (zero when none is set).
 func apiToken(cfg *mapping.Config) (connectors.Secret, error) {
 	if cfg.APIToken == "" {
@@ -459,6 +452,15 @@ func cmdResync(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintln(stdout, "queued on the running daemon")
 		return nil
+	}
+	if cfg.Store.Driver != "postgres" {
+		// No daemon answered: sync here, unless one holds the store
+		// without answering (another listen address, a reload).
+		unlock, err := lockStore(cfg)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	s, err := newSetup(ctx, c.config, nil, nil, nil)
 	if err != nil {

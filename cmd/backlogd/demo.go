@@ -405,15 +405,8 @@ func markers(m map[string][]connectors.Record) []string {
 			ids = append(ids, id)
 		}
 	}
-	slices.SortFunc(ids, func(a, b string) int { return compareIDs(a, b) })
+	slices.SortFunc(ids, backlog.CompareIDs)
 	return ids
-}
-
-func compareIDs(a, b string) int {
-	var na, nb int
-	fmt.Sscanf(strings.TrimPrefix(a, "BL-"), "%d", &na)
-	fmt.Sscanf(strings.TrimPrefix(b, "BL-"), "%d", &nb)
-	return na - nb
 }
 
 func hasComment(r connectors.Record, body string) bool {

@@ -38,6 +38,10 @@ type daemon struct {
 	root       context.Context
 	prom       http.Handler
 
+	// fatal receives an error the daemon cannot go on after (the syncer
+	// or the listener stopped); run shuts down and exits non-zero.
+	fatal chan error
+
 	mu      sync.Mutex // serialises reloads
 	cfg     *mapping.Config
 	current atomic.Pointer[running]
@@ -89,9 +93,19 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) (err error)
 			log.Error("closing store", "error", err)
 		}
 	}()
+	if cfg.Store.Driver != "postgres" {
+		// One process syncs a SQLite store: a second daemon, or a
+		// `resync` beside this one, would create what this one creates.
+		unlock, err := lockStore(cfg)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	d := &daemon{
 		configPath: c.config, log: log, store: st, metrics: m, quotas: &syncer.Quotas{}, grace: *grace, root: ctx,
-		prom: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		prom:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		fatal: make(chan error, 1),
 	}
 	s, err := d.build(cfg)
 	if err != nil {
@@ -123,7 +137,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) (err error)
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "error", err)
+			d.fail(fmt.Errorf("http server: %w", err))
 		}
 	}()
 	log.Info("backlogd started", "listen", ln.Addr().String(), "version", version, "targets", len(cfg.Targets), "clients", len(cfg.Clients))
@@ -131,6 +145,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) (err error)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	var fatal error
 	for {
 		select {
 		case <-hup:
@@ -138,6 +153,9 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) (err error)
 				log.Error("reload rejected; the running config stays in force", "error", err)
 			}
 			continue
+		case fatal = <-d.fatal:
+			// Exit non-zero, so the orchestrator restarts a daemon that
+			// stopped syncing instead of leaving it healthy and idle.
 		case <-ctx.Done():
 		}
 		break
@@ -149,8 +167,19 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) (err error)
 	r := d.current.Load()
 	r.cancel()
 	<-r.done
+	if fatal != nil {
+		return fatal
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// fail reports an error the daemon cannot run on; the first one wins.
+func (d *daemon) fail(err error) {
+	select {
+	case d.fatal <- err:
+	default:
+	}
 }
 
 // build makes a syncer generation for cfg without starting it, so a bad
@@ -175,8 +204,8 @@ func (d *daemon) launch(s *syncer.Syncer, cfg *mapping.Config) {
 	r.handler = s.Handler(d.prom, d.reload)
 	go func() {
 		defer close(r.done)
-		if err := s.Run(ctx); err != nil {
-			d.log.Error("syncer stopped", "error", err)
+		if err := s.Run(ctx); err != nil && ctx.Err() == nil {
+			d.fail(fmt.Errorf("syncer: %w", err))
 		}
 	}()
 	d.cfg = cfg
