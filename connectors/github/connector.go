@@ -244,8 +244,28 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if err == nil {
 		g.c.watchQuota(resp)
+		hideSecondaryReset(resp)
 	}
 	return resp, err
+}
+
+// hideSecondaryReset keeps go-github from taking the primary quota's
+// reset for the end of a secondary limit. go-github v60 (parseSecondaryRate)
+// reads X-RateLimit-Reset as the limit's end when a 403 secondary limit
+// has no Retry-After, and then refuses every request itself until then:
+// up to an hour, though GitHub asks for a minute and exponential back-off
+// in that case
+// (https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#handle-rate-limit-errors-appropriately).
+// The shared client has already paused the target for the right wait;
+// the header goes only when the quota is not exhausted, where the reset
+// is the wait GitHub means.
+func hideSecondaryReset(resp *http.Response) {
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Retry-After") != "" || resp.Header.Get("X-RateLimit-Remaining") == "0" {
+		return
+	}
+	if d := Classify(resp, transport.PeekBody(resp)); d.Limited && strings.Contains(d.Reason, "secondary") {
+		resp.Header.Del("X-RateLimit-Reset")
+	}
 }
 
 // maxPaceWait is the longest pacing wait slept through in a call; longer
@@ -355,6 +375,19 @@ func (c *Connector) wrap(op string, resp *gh.Response, err error) error {
 	status := resp.StatusCode
 	if lim := c.http.RateLimitFrom(resp.Response); lim != nil {
 		return fmt.Errorf("github %s: %s: %w", repo, op, lim)
+	}
+	// go-github also refuses locally once it saw a secondary limit with
+	// a wait, until that wait ends: a fake 403 without headers or body,
+	// which the classifier cannot tell from a permission problem.
+	var abuse *gh.AbuseRateLimitError
+	if errors.As(err, &abuse) {
+		wait := c.cfg.MinLimitWait
+		if abuse.RetryAfter != nil && *abuse.RetryAfter > 0 {
+			wait = *abuse.RetryAfter
+		}
+		const reason = "GitHub secondary rate limit"
+		c.http.Pause(time.Now().Add(wait), reason)
+		return fmt.Errorf("github %s: %s: %w", repo, op, &connectors.RateLimitError{RetryAfter: wait, Scope: connectors.ScopeTarget, Reason: reason})
 	}
 	msg := apiMessage(err)
 	switch {

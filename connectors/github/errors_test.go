@@ -243,3 +243,54 @@ func TestContentCreationIsPacedUnderTheSecondaryLimit(t *testing.T) {
 		t.Errorf("reads are paced too: %v", err)
 	}
 }
+
+// TestSecondaryLimitIsNeverAPermissionError: after a secondary limit,
+// go-github refuses requests itself until the limit's end, with a fake 403
+// that has no headers and no body. Each call inside that window must be a
+// rate limit the syncer waits out, never a terminal "the token may not do
+// this" that parks the item until someone looks, and the wait must be the
+// one GitHub asked for (or the client's back-off), not the primary quota's
+// reset an hour away.
+func TestSecondaryLimitIsNeverAPermissionError(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		status     int
+		retryAfter time.Duration
+		lo, hi     time.Duration // the first call's wait
+	}{
+		{"a 403 without Retry-After", 403, 0, time.Minute, 2 * time.Minute},
+		{"a 403 with a Retry-After longer than a call sleeps", 403, 30 * time.Second, 30 * time.Second, 30 * time.Second},
+		{"a 429 without Retry-After", 429, 0, time.Minute, 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, srv := newFake(t, githubfake.Options{})
+			srv.AddIssue(githubfake.Issue{Title: "Existing"})
+			srv.SecondaryLimitNext(tt.status, tt.retryAfter)
+			for i, call := range []string{"the call that met the limit", "a call inside the limit's window"} {
+				_, err := c.Get(ctx, "1")
+				if connectors.IsTerminal(err) {
+					t.Fatalf("%s: %v is terminal; a secondary limit is waited out, not parked", call, err)
+				}
+				wait, ok := connectors.RetryAfter(err)
+				if !ok {
+					t.Fatalf("%s: err = %v, want a rate limit", call, err)
+				}
+				if i == 0 && (wait < tt.lo-time.Second || wait > tt.hi+time.Second) {
+					t.Errorf("%s: RetryAfter = %v, want between %v and %v", call, wait, tt.lo, tt.hi)
+				}
+				if i == 1 && wait > tt.hi+time.Second {
+					t.Errorf("%s: RetryAfter = %v; GitHub asked for at most %v (X-RateLimit-Reset is the primary quota's, not this limit's)", call, wait, tt.hi)
+				}
+				var rl *connectors.RateLimitError
+				if errors.As(err, &rl) && (rl.Scope != connectors.ScopeTarget || !strings.Contains(rl.Reason, "secondary rate limit")) {
+					t.Errorf("%s: scope %q, reason %q; want the target paused for GitHub's secondary rate limit", call, rl.Scope, rl.Reason)
+				}
+			}
+			if c.Transport().PausedUntil().IsZero() {
+				t.Error("the target is not paused")
+			}
+		})
+	}
+}

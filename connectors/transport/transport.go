@@ -346,6 +346,11 @@ func isWrite(method string) bool {
 
 const peekLimit = 64 << 10
 
+// PeekBody returns the start (up to 64 KiB) of an error response's body
+// and leaves the body readable from its beginning, for a connector that
+// must classify a response before its library reads it.
+func PeekBody(resp *http.Response) []byte { return peekBody(resp) }
+
 // peekBody reads the start of an error response's body and puts it back,
 // so classifiers and the connector can both read it.
 func peekBody(resp *http.Response) []byte {

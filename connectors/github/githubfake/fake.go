@@ -452,6 +452,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		h := s.hooks[0]
 		s.hooks = s.hooks[1:]
 		s.stats.Limited++
+		// GitHub sends its quota headers on every answer, limits and
+		// refusals included: a client must not take X-RateLimit-Reset on
+		// a secondary limit for the time to wait.
+		w.Header().Set("Date", s.now().Format(http.TimeFormat))
+		s.rateHeaders(w)
 		s.mu.Unlock()
 		h(w)
 		return
