@@ -49,8 +49,13 @@ type cursor struct {
 	// fall back to updated_at alone.
 	Sums map[int]uint32 `json:"sums,omitempty"`
 	// Full is set while a listing from the start of the repository is
-	// under way: when it catches up, every issue's marker was seen.
-	Full bool `json:"full,omitempty"`
+	// under way, and Pass names the connector (process) that began it:
+	// when it catches up in that same connector, every issue's marker was
+	// seen by it. A listing begun by an earlier process (the cursor
+	// outlives a restart) or another replica leaves the index incomplete:
+	// the pages it read before are in no memory here.
+	Full bool   `json:"full,omitempty"`
+	Pass string `json:"pass,omitempty"`
 }
 
 // digest sums what a listing shows of an issue that an edit can change.
@@ -119,7 +124,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		return connectors.Page{}, err
 	}
 	if cur == "" {
-		cs.Full = true
+		cs.Full, cs.Pass = true, c.pass
 	}
 	q := url.Values{}
 	q.Set("state", "all")
@@ -227,38 +232,41 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 				delete(cs.Sums, n)
 			}
 		}
-		if cs.Full {
-			cs.Full = false
+		if cs.Full && cs.Pass == c.pass {
 			c.mu.Lock()
 			c.index.complete = true
 			c.mu.Unlock()
 		}
+		cs.Full, cs.Pass = false, ""
 	}
 	page.Cursor = cs.encode()
 	return page, nil
 }
 
-// FindByMarker implements connectors.Connector. It answers from the
-// connector's own index when it can (see markerIndex): an issue it
-// listed or created with the marker is read back, and once a listing of
-// the whole repository has caught up a marker it never saw is on no
-// issue. Otherwise GitHub is asked. The search API is eventually
+// FindByMarker implements connectors.Connector. The syncer asks it
+// before a create whose outcome it does not know (a crash, a lease
+// handed over to another replica), so a wrong "not found" makes a
+// duplicate; it therefore trusts the connector's own index (see
+// markerIndex) only for what it holds. An issue it listed or created with
+// the marker is read back by number and returned when it still carries
+// it; any other answer comes from GitHub. The search API is eventually
 // consistent: an issue created a second ago is not in its index yet, and
-// that is exactly the case the syncer asks about (a create whose answer
-// was lost in a crash). So the issues the token's user created most
-// recently are scanned first, a consistent listing; the search API is
-// asked only when they do not hold the marker (older issues, issues
-// adopted from other users).
+// that is exactly the case the syncer asks about. So the issues the
+// token's user created most recently are scanned first, a consistent
+// listing that sees creates made a moment ago by this process, an
+// earlier one or another replica; the search API is asked only when they
+// do not hold the marker (older issues, issues adopted from other users),
+// and not even then once this connector listed the whole repository
+// itself: an older issue with the marker would have been in that
+// listing.
 func (c *Connector) FindByMarker(ctx context.Context, marker string) (connectors.Record, error) {
 	if !validMarker(marker) {
 		return connectors.Record{}, fmt.Errorf("github: find marker %q: %w", marker, connectors.ErrNotFound)
 	}
 	c.mu.Lock()
 	n, known := c.index.byMarker[marker]
-	sure := c.index.complete && !c.index.uncertain[marker]
 	c.mu.Unlock()
-	switch {
-	case known:
+	if known {
 		rec, err := c.Get(ctx, strconv.Itoa(n))
 		switch {
 		case err == nil && rec.Marker == marker:
@@ -267,8 +275,6 @@ func (c *Connector) FindByMarker(ctx context.Context, marker string) (connectors
 			return connectors.Record{}, err
 		}
 		// Gone, or a person removed the marker: ask GitHub.
-	case sure:
-		return connectors.Record{}, fmt.Errorf("github: find marker %s in %s/%s: no issue listed or created carries it: %w", marker, c.cfg.Owner, c.cfg.Repo, connectors.ErrNotFound)
 	}
 	login, err := c.user(ctx)
 	if err != nil {
@@ -288,6 +294,12 @@ func (c *Connector) FindByMarker(ctx context.Context, marker string) (connectors
 			}
 		}
 		page = resp.NextPage
+	}
+	c.mu.Lock()
+	sure := c.index.complete && !c.index.uncertain[marker] && !known
+	c.mu.Unlock()
+	if sure {
+		return connectors.Record{}, fmt.Errorf("github: find marker %s in %s/%s: not on the token user's recent issues, nor on any issue this connector listed: %w", marker, c.cfg.Owner, c.cfg.Repo, connectors.ErrNotFound)
 	}
 	q := fmt.Sprintf("repo:%s/%s is:issue in:body %q", c.cfg.Owner, c.cfg.Repo, searchPhrase(marker))
 	var res struct {

@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,6 +72,10 @@ type Connector struct {
 	milestones map[string]int    // title to number
 	markers    map[string]string // issue number to the marker last seen on it
 	index      markerIndex       // what FindByMarker knows without asking (marker.go)
+	// pass identifies this connector in the cursors of listings it
+	// begins, so the index is only called complete by the connector that
+	// read a full listing from its first page.
+	pass string
 }
 
 var (
@@ -142,7 +147,7 @@ func New(cfg Config) (*Connector, error) {
 		cfg.RecentScan = 2
 	}
 	c := &Connector{cfg: cfg, log: cfg.Logger.With("target", cfg.Target), milestones: map[string]int{}, markers: map[string]string{}, cache: newETagCache(3000),
-		index: markerIndex{byMarker: map[string]int{}, uncertain: map[string]bool{}}}
+		index: markerIndex{byMarker: map[string]int{}, uncertain: map[string]bool{}}, pass: rand.Text()}
 	c.http = transport.New(transport.Options{
 		Target:           cfg.Target,
 		Base:             cfg.Base,

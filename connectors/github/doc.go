@@ -39,17 +39,19 @@
 // Create appends a hidden HTML comment, <!-- backlogd:id=BL-42 -->, to
 // the body. The marker is stripped from the body field on read and
 // appended again on every write of the body, so a user who deletes it
-// has it repaired on the next write. FindByMarker answers from the
-// markers the connector has listed and written: once a listing of the
-// whole repository (the first poll) has caught up, a marker it never saw
-// costs no request, which keeps an initial projection of hundreds of
-// items off the search API. A create whose answer was lost, or a marker
-// the index does not hold yet, is looked up on GitHub: first in the
-// issues the token's user created recently (a consistent listing that
-// sees a create made a second ago), then through the search API, which
-// finds older and adopted issues but is eventually consistent: it misses
-// issues created or edited within the last minute or so. A marker a
-// person copies onto another issue is learnt from the next listing.
+// has it repaired on the next write. FindByMarker reads back an issue the
+// connector has listed or written with the marker; any other answer comes
+// from GitHub, since another replica or this daemon before a restart may
+// have made the issue: first the issues the token's user created recently
+// (a consistent listing that sees a create made a second ago), then the
+// search API, which finds older and adopted issues but is eventually
+// consistent: it misses issues created or edited within the last minute
+// or so. Once this connector has itself listed the whole repository (the
+// first poll from an empty cursor, in this process), the search is
+// skipped: an older issue with the marker would have been in that
+// listing. That keeps an initial projection of hundreds of items off the
+// search API. A marker a person copies onto another issue is learnt from
+// the next listing.
 //
 // # Change detection and quota
 //

@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -195,13 +196,15 @@ func TestFindByMarkerAnswersFromAFullListing(t *testing.T) {
 		}
 	})
 	drain(t, c, "")
-	t.Run("after it, a marker no issue carries costs no request", func(t *testing.T) {
+	t.Run("after it, a marker no issue carries costs one page of recent issues and no search", func(t *testing.T) {
 		srv.ResetStats()
 		if _, err := c.FindByMarker(ctx, "BL-9"); !errors.Is(err, connectors.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
-		if st := srv.Stats(); st.Requests != 0 {
-			t.Errorf("%d requests (%v), want none", st.Requests, st.ByClass)
+		// The recent issues are asked because another replica, or this
+		// daemon before a restart, may have created it since the listing.
+		if st := srv.Stats(); st.ByClass["search"] != 0 || st.ByClass["list_issues"] != 1 || st.Requests != 1 {
+			t.Errorf("%d requests (%v), want one listing of recent issues", st.Requests, st.ByClass)
 		}
 	})
 	t.Run("a listed marker is read back with one issue read", func(t *testing.T) {
@@ -239,8 +242,8 @@ func TestFindByMarkerAnswersFromAFullListing(t *testing.T) {
 			t.Fatalf("err = %v, want a terminal 422", err)
 		}
 		srv.ResetStats()
-		if _, err := c.FindByMarker(ctx, "BL-4"); !errors.Is(err, connectors.ErrNotFound) || srv.Stats().Requests != 0 {
-			t.Errorf("err = %v after %d requests; want ErrNotFound from the index", err, srv.Stats().Requests)
+		if _, err := c.FindByMarker(ctx, "BL-4"); !errors.Is(err, connectors.ErrNotFound) || srv.Stats().ByClass["search"] != 0 {
+			t.Errorf("err = %v after %v; want ErrNotFound without a search", err, srv.Stats().ByClass)
 		}
 	})
 	t.Run("a marker a person removed is looked up on GitHub again", func(t *testing.T) {
@@ -251,6 +254,51 @@ func TestFindByMarkerAnswersFromAFullListing(t *testing.T) {
 		}
 		if st := srv.Stats(); st.ByClass["search"] != 1 {
 			t.Errorf("%v; want the slow path", st.ByClass)
+		}
+	})
+}
+
+// TestFindByMarkerNeverTrustsAnIndexOfPartOfTheRepository: the syncer asks
+// FindByMarker before a create to learn whether a crashed run or another
+// replica made it already. An in-memory index may answer yes; a no must
+// come from GitHub, or the create is made twice.
+func TestFindByMarkerNeverTrustsAnIndexOfPartOfTheRepository(t *testing.T) {
+	ctx := context.Background()
+	t.Run("after a restart that finished a listing the previous run began", func(t *testing.T) {
+		c1, srv := newFake(t, githubfake.Options{Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = 2 })
+		// An issue adopted long ago by a previous run, on the first page.
+		srv.AddIssue(githubfake.Issue{Title: "Adopted", User: "carol", Body: "Text\n\n<!-- backlogd:id=BL-5 -->"})
+		for i := range 4 {
+			srv.Advance(time.Second)
+			srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Other %d", i), User: "carol"})
+		}
+		p, err := c1.Changes(ctx, "")
+		if err != nil || !p.More {
+			t.Fatalf("first page: more %v, %v", p.More, err)
+		}
+		// The daemon restarts: the new process goes on from the stored
+		// cursor and never sees the first page.
+		c2 := connectFake(t, srv, func(cfg *Config) { cfg.PageSize = 2 })
+		drain(t, c2, p.Cursor)
+		rec, err := c2.FindByMarker(ctx, "BL-5")
+		if err != nil || rec.Fields.Get("title") != "Adopted" {
+			t.Fatalf("FindByMarker(BL-5) = %q, %v; the syncer would create a duplicate", rec.Fields.Get("title"), err)
+		}
+	})
+	t.Run("after another replica created the issue since this one's last listing", func(t *testing.T) {
+		a, srv := newFake(t, githubfake.Options{Now: fixedClock(), SearchLag: time.Minute})
+		srv.AddIssue(githubfake.Issue{Title: "Existing"})
+		drain(t, a, "")
+		b := connectFake(t, srv)
+		f := connectors.Fields{}
+		f.Set("title", "Made by replica B")
+		made, err := b.Create(ctx, "BL-99", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := a.FindByMarker(ctx, "BL-99")
+		if err != nil || rec.ID != made.ID {
+			t.Fatalf("A.FindByMarker(BL-99) = %q, %v; want B's issue #%s, or A makes a duplicate", rec.ID, err, made.ID)
 		}
 	})
 }

@@ -17,6 +17,13 @@ func newFake(t testing.TB, o githubfake.Options, tune ...func(*Config)) (*Connec
 	t.Helper()
 	srv := githubfake.New(o)
 	t.Cleanup(srv.Close)
+	return connectFake(t, srv, tune...), srv
+}
+
+// connectFake makes another connector on a running fake: a second
+// replica, or the same daemon after a restart (nothing in memory).
+func connectFake(t testing.TB, srv *githubfake.Server, tune ...func(*Config)) *Connector {
+	t.Helper()
 	cfg := Config{
 		Settings:         Settings{Owner: srv.Options().Owner, Repo: srv.Options().Repo, Token: "env:GITHUB_TOKEN", BaseURL: srv.URL, PageSize: 100},
 		Target:           "test-github",
@@ -35,7 +42,7 @@ func newFake(t testing.TB, o githubfake.Options, tune ...func(*Config)) (*Connec
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, srv
+	return c
 }
 
 // header builds an http.Header from pairs.

@@ -10,15 +10,20 @@ import (
 // already has an issue; asked of GitHub, that is a scan of the token
 // user's recent issues and a search (30 a minute, and eventually
 // consistent) per item: an initial projection of 150 items would make
-// 150 searches and hundreds of listing pages. Guarded by Connector.mu.
+// 150 searches. The index holds only what this connector saw, so it
+// answers "yes" (an issue is read back to confirm) but never "no" alone:
+// another replica, or this daemon before a restart, may have created
+// issues since. Guarded by Connector.mu.
 type markerIndex struct {
 	// byMarker maps a marker to the lowest issue number seen carrying it
 	// (the original, when a person copied a body into a new issue).
 	byMarker map[string]int
 	// complete is set once a listing from the start of the repository
-	// (Changes from cursor "") caught up in this process: every issue
-	// made before it was listed, and this connector adds the ones it
-	// creates since. A marker not in byMarker is then on no issue.
+	// (Changes from cursor "") ran from its first page to caught up in
+	// this connector (cursor.Pass): every issue made before it was
+	// listed here. A marker not in byMarker is then on no issue older
+	// than that listing, and FindByMarker skips the search API; issues
+	// made since are found by the scan of the token user's recent ones.
 	complete bool
 	// uncertain holds the markers of creates whose outcome is unknown (a
 	// lost answer, a 5xx): GitHub may hold an issue the index does not,
