@@ -65,7 +65,15 @@ func (s *Syncer) PollTarget(ctx context.Context, t *target) error {
 			return fmt.Errorf("list changes: %w", err)
 		}
 		for _, rec := range page.Records {
-			if err := s.route(ctx, t, rec, connected); err != nil {
+			err := s.route(ctx, t, rec, connected)
+			if errors.Is(err, store.ErrStale) {
+				// Raced twice by other writers of the record: a worker takes
+				// it from here, with the retries of any stale reconcile,
+				// rather than the poll failing on it.
+				t.queue.Add(remoteKeyPrefix + rec.ID)
+				err = nil
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -107,7 +115,21 @@ func (s *Syncer) connectedAt(ctx context.Context, t *target) (time.Time, error) 
 
 // route enqueues the item a record belongs to, relinks a marked record
 // the store lost, or adopts an unmarked one.
+//
+// Two routes of one record may run at once (a webhook's remote: key on a
+// worker while the poll lists the record): the one that adopts second is
+// refused by the store with ErrStale, and reads again, finding the
+// other's link. Should that read be refused too, the record is left to a
+// worker as a remote: key, which retries it like any stale reconcile.
 func (s *Syncer) route(ctx context.Context, t *target, rec connectors.Record, connected time.Time) error {
+	err := s.routeOnce(ctx, t, rec, connected)
+	if errors.Is(err, store.ErrStale) {
+		err = s.routeOnce(ctx, t, rec, connected)
+	}
+	return err
+}
+
+func (s *Syncer) routeOnce(ctx context.Context, t *target, rec connectors.Record, connected time.Time) error {
 	var (
 		link    store.Link
 		linked  bool
@@ -230,8 +252,21 @@ func (s *Syncer) adopt(ctx context.Context, t *target, rec connectors.Record, id
 	if fields[backlog.FieldClients] == "" && !item.HasClient(c.ID) {
 		item.Clients = append(item.Clients, c.ID)
 	}
-	adopted := false
+	adopted, linked := false, ""
 	err = s.store.Tx(ctx, func(tx store.Tx) error {
+		// The route that chose adoption read the links in a transaction of
+		// its own; another route of the record may have adopted it since.
+		// Reading it again here, where the link is written, makes the
+		// store refuse this transaction (ErrStale) if the record gets a
+		// link before it commits; the store's one-active-link-per-record
+		// rule catches what a snapshot cannot see.
+		switch l, err := tx.LinkByRemote(ctx, t.name, rec.ID); {
+		case err == nil:
+			linked = l.ItemID
+			return nil
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
 		if id == "" {
 			if id, err = tx.NextItemID(ctx); err != nil {
 				return err
@@ -263,6 +298,10 @@ func (s *Syncer) adopt(ctx context.Context, t *target, rec connectors.Record, id
 			return nil
 		}
 		return err
+	}
+	if linked != "" {
+		t.queue.Add(linked) // adopted meanwhile: reconcile it like any linked record
+		return nil
 	}
 	if adopted {
 		s.metrics.Created(t.name, "adopted")

@@ -124,6 +124,16 @@ func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string,
 	rec, err := t.conn.FindByMarker(ctx, v.item.ID)
 	switch {
 	case err == nil:
+		if other, err := s.activeLinkOf(ctx, t, rec.ID); err != nil {
+			return "", err
+		} else if other != "" && other != v.item.ID {
+			// A record is one item's: the store refuses a second active
+			// link to it, and retrying would only be refused again. A
+			// person copied the marker, or an earlier backlogd adopted the
+			// record twice (schema step 3 kept the other item's link).
+			return "", connectors.Terminalf("%s %s (%s) carries the marker of %s but is linked to %s; "+
+				"set its marker back to %s, or cancel the item that duplicates it", t.name, rec.Key, rec.ID, v.item.ID, other, other)
+		}
 		v.link = store.Link{Target: t.name, ItemID: v.item.ID, RemoteID: rec.ID}
 		v.hasLink = true
 		s.metrics.Created(t.name, "relinked")
@@ -176,6 +186,23 @@ func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string,
 		t.queue.Add(v.item.ID)
 	}
 	return resultCreated, nil
+}
+
+// activeLinkOf returns the item whose active link holds the record on t
+// ("" for none).
+func (s *Syncer) activeLinkOf(ctx context.Context, t *target, remoteID string) (string, error) {
+	var id string
+	err := s.store.Tx(ctx, func(tx store.Tx) error {
+		l, err := tx.LinkByRemote(ctx, t.name, remoteID)
+		switch {
+		case err == nil && l.State == store.LinkActive:
+			id = l.ItemID
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	return id, err
 }
 
 func (s *Syncer) hasCommentsToPush(t *target, it backlog.Item) bool {

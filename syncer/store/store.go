@@ -140,7 +140,10 @@ type Tx interface {
 	// LinkCounts counts the links of every target by state, without
 	// reading them (the gauges refresh it every few seconds).
 	LinkCounts(ctx context.Context) (map[string]map[LinkState]int, error)
-	// PutLink creates or replaces the link (target, item).
+	// PutLink creates or replaces the link (target, item). A record has
+	// one active link on its target at most: storing a second active link
+	// to it fails the transaction with an error wrapping ErrStale (the
+	// caller reads again and finds the first).
 	PutLink(ctx context.Context, l Link) error
 
 	// Cursor reads a target's polling cursor ("" when none).

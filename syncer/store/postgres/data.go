@@ -309,7 +309,8 @@ func (t *tx) LinkCounts(ctx context.Context) (map[string]map[store.LinkState]int
 	return out, nil
 }
 
-// PutLink creates or replaces the link (target, item).
+// PutLink creates or replaces the link (target, item); a second active
+// link to one record fails the transaction with store.ErrStale.
 func (t *tx) PutLink(ctx context.Context, l store.Link) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

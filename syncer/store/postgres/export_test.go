@@ -18,3 +18,6 @@ func Scrub(dsn string, err error) error {
 	s := &Store{secrets: secretsOf(dsn)}
 	return s.wrap("test", err)
 }
+
+// MigrationSQL exposes schema step v, for the upgrade tests.
+func MigrationSQL(v int) string { return migrations[v-1].sql }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/syncer/store"
 	"github.com/backlogd/backlogd/syncer/store/postgres"
 	"github.com/jackc/pgx/v5"
@@ -197,4 +198,59 @@ func TestTheDSNAndItsPasswordNeverAppearInErrors(t *testing.T) {
 			t.Errorf("scrubbed error %q does not say something was redacted", err)
 		}
 	})
+}
+
+// A schema in which an earlier backlogd linked one record to two items (a
+// record adopted twice) keeps the link LinkByRemote found, marks the
+// other gone with the reason, and refuses a second active link from then
+// on.
+func TestARecordLinkedTwiceBeforeStep3KeepsOneLink(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	link := func(item string, num int, synced string) string {
+		return fmt.Sprintf(`INSERT INTO links (target, item_id, item_num, remote_id, remote_key, url, state, base, remote_version, synced_at, last_error)
+			VALUES ('acme', '%s', %d, '7', 'ACME-7', '', 'active', '{}', '', %s, '')`, item, num, synced)
+	}
+	for _, q := range []string{
+		"CREATE SCHEMA " + schema,
+		"SET search_path = " + schema,
+		"CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+		postgres.MigrationSQL(1),
+		postgres.MigrationSQL(2),
+		"INSERT INTO schema_migrations (version, name) VALUES (1, 'initial schema'), (2, 'replicas')",
+		link("BL-3", 3, "'2026-01-01T00:00:00Z'"),
+		link("BL-4", 4, "'2026-01-02T00:00:00Z'"), // synced last: the one LinkByRemote returned
+		link("BL-5", 5, "NULL"),
+		strings.Replace(link("BL-6", 6, "NULL"), "'7'", "'8'", 1), // another record, linked once
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	st := openSchema(t, dsn, schema)
+	var links []store.Link
+	if err := st.Tx(ctx, func(tx store.Tx) (err error) { links, err = tx.Links(ctx, "acme"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]store.LinkState{"BL-3": store.LinkGone, "BL-4": store.LinkActive, "BL-5": store.LinkGone, "BL-6": store.LinkActive}
+	for _, l := range links {
+		if l.State != want[l.ItemID] {
+			t.Errorf("after the upgrade %s's link is %s, want %s", l.ItemID, l.State, want[l.ItemID])
+		}
+		if l.State == store.LinkGone && !strings.Contains(l.LastError, "adopted twice") {
+			t.Errorf("%s's link was marked gone with last error %q, want the reason", l.ItemID, l.LastError)
+		}
+	}
+	err = st.Tx(ctx, func(tx store.Tx) error {
+		return tx.PutLink(ctx, store.Link{Target: "acme", ItemID: "BL-3", RemoteID: "7", State: store.LinkActive, Base: backlog.Fields{}})
+	})
+	if !errors.Is(err, store.ErrStale) {
+		t.Errorf("linking record 7 to BL-3 again after the upgrade returned %v, want ErrStale", err)
+	}
 }

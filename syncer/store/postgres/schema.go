@@ -143,6 +143,27 @@ BEGIN
 END
 $$;
 `},
+	{3, "one active link per record", `
+-- A record belongs to one canonical item: two active links to it are two
+-- canonical items (one record adopted twice), each copied to every other
+-- target. Earlier versions could store that when a webhook and a poll
+-- adopted the same record at once. The link LinkByRemote was returning
+-- keeps the record; the others are marked gone, which writes nothing to
+-- any tracker, and say why in last_error for status.
+UPDATE links SET state = 'gone',
+	last_error = 'record ' || remote_id || ' was also linked to another item (adopted twice by an earlier backlogd); this item no longer syncs with it: cancel it if it is a duplicate'
+WHERE state = 'active' AND (target, item_id) IN (
+	SELECT target, item_id FROM (
+		SELECT target, item_id, row_number() OVER (
+			PARTITION BY target, remote_id ORDER BY synced_at DESC NULLS LAST, item_num, item_id) AS n
+		FROM links WHERE state = 'active'
+	) AS ranked WHERE n > 1
+);
+-- A second active link waits for the first's transaction and then fails
+-- with a unique violation, which the store reports as ErrStale: the
+-- caller reads again and finds the first.
+CREATE UNIQUE INDEX links_active_remote ON links (target, remote_id) WHERE state = 'active';
+`},
 }
 
 // SchemaVersion is the schema version this build of backlogd writes.

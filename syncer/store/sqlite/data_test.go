@@ -69,7 +69,7 @@ func TestTimesFarFromNowRoundTrip(t *testing.T) {
 		t.Errorf("times read back as %v and %v, want %v and %v", got.RemoteUpdated, got.SyncedAt, l.RemoteUpdated, l.SyncedAt)
 	}
 	epoch := l
-	epoch.ItemID, epoch.RemoteUpdated, epoch.SyncedAt = "BL-2", time.Unix(0, 0), time.Time{}
+	epoch.ItemID, epoch.RemoteID, epoch.RemoteUpdated, epoch.SyncedAt = "BL-2", "2", time.Unix(0, 0), time.Time{}
 	if err := st.Tx(ctx, func(tx store.Tx) error { return tx.PutLink(ctx, epoch) }); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/backlogd/backlogd/syncer/store"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Link reads the link of item on target; store.ErrNotFound if absent.
@@ -157,7 +159,8 @@ func scanLink(r *sql.Rows) (store.Link, error) {
 	return l, nil
 }
 
-// PutLink creates or replaces the link (target, item).
+// PutLink creates or replaces the link (target, item); a second active
+// link to one record fails the transaction with store.ErrStale.
 func (t *tx) PutLink(ctx context.Context, l store.Link) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -180,10 +183,25 @@ func (t *tx) PutLink(ctx context.Context, l store.Link) error {
 	_, err = c.exec(stPutLink, l.Target, l.ItemID, l.RemoteID, l.RemoteKey, l.URL, string(l.State),
 		encodeFields(l.Base), encodeComments(l.Comments), l.RemoteVersion, remoteUpdated, syncedAt,
 		l.LastError, idNumber(l.ItemID))
+	if isUniqueViolation(err) {
+		// Another item's active link has the record (schema step 3): the
+		// caller decided on a state that is gone, or never was. Failing the
+		// whole transaction, even if fn drops the error, keeps the record
+		// one item's.
+		t.err = fail(fmt.Errorf("record %s on %s is linked to another item already: %w", l.RemoteID, l.Target, store.ErrStale))
+		return t.err
+	}
 	if err != nil {
 		return fail(err)
 	}
 	return nil
+}
+
+// isUniqueViolation reports whether err is SQLite refusing a row that a
+// unique index already holds.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
 // Cursor reads a target's polling cursor ("" when none).

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/syncer/store"
@@ -252,5 +253,123 @@ func (s *suite) linkCounts(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("LinkCounts = %v, want %v", got, want)
+	}
+}
+
+func (s *suite) linkOneActivePerRecord(t *testing.T) {
+	st, ctx := s.fresh(t)
+	// A record is one canonical item's on its target: a second active
+	// link to it would be a second canonical item (two adoptions of one
+	// record), duplicated on every other target.
+	first := store.Link{Target: "jira", ItemID: "BL-1", RemoteID: "10042", State: store.LinkActive, Base: backlog.Fields{}}
+	putLink(t, ctx, st, first)
+	second := first
+	second.ItemID = "BL-2"
+	err := st.Tx(ctx, func(tx store.Tx) error { return tx.PutLink(ctx, second) })
+	if !errors.Is(err, store.ErrStale) {
+		t.Errorf("a second active link to record 10042 returned %v, want ErrStale", err)
+	}
+	// Links no longer synced do not count, nor do other targets.
+	for _, l := range []store.Link{
+		{Target: "jira", ItemID: "BL-3", RemoteID: "10042", State: store.LinkGone, Base: backlog.Fields{}},
+		{Target: "jira", ItemID: "BL-4", RemoteID: "10042", State: store.LinkUnlinked, Base: backlog.Fields{}},
+		{Target: "github", ItemID: "BL-2", RemoteID: "10042", State: store.LinkActive, Base: backlog.Fields{}},
+	} {
+		if err := st.Tx(ctx, func(tx store.Tx) error { return tx.PutLink(ctx, l) }); err != nil {
+			t.Errorf("PutLink of %s/%s (%s) to record 10042 returned %v, want it stored", l.Target, l.ItemID, l.State, err)
+		}
+	}
+	// Replacing the active link itself is no second link.
+	first.RemoteVersion = "2"
+	putLink(t, ctx, st, first)
+	// Once the first link is gone, another item may take the record.
+	first.State = store.LinkGone
+	putLink(t, ctx, st, first)
+	putLink(t, ctx, st, second)
+	var l store.Link
+	do(t, ctx, st, func(tx store.Tx) (err error) { l, err = tx.LinkByRemote(ctx, "jira", "10042"); return err })
+	if l.ItemID != "BL-2" || l.State != store.LinkActive {
+		t.Errorf("LinkByRemote finds %s (%s), want BL-2, the one active link", l.ItemID, l.State)
+	}
+}
+
+func (s *suite) linkConcurrentAdoption(t *testing.T) {
+	st, ctx := s.fresh(t)
+	// The syncer's adoption: look the record up, and link it to a new
+	// item when no link has it. Two transactions doing that at once for
+	// one record (a webhook and a poll) must not both link it: one
+	// commits, the other is refused with ErrStale or finds the link.
+	const rounds = 10
+	for round := range rounds {
+		remote := "r" + strconv.Itoa(round)
+		var (
+			wg      sync.WaitGroup
+			arrived sync.WaitGroup
+			mu      sync.Mutex
+			results []string
+		)
+		arrived.Add(2)
+		for i := range 2 {
+			wg.Go(func() {
+				item := fmt.Sprintf("BL-%d", 2*round+i+1)
+				looked := sync.OnceFunc(arrived.Done)
+				defer looked()
+				err := st.Tx(ctx, func(tx store.Tx) error {
+					_, err := tx.LinkByRemote(ctx, "jira", remote)
+					if err == nil {
+						return errFound
+					}
+					if !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
+					// Both look before either writes, where the store
+					// lets them (one running every transaction on one
+					// connection does not: the wait then times out).
+					looked()
+					waitOrTimeout(&arrived, 250*time.Millisecond)
+					return tx.PutLink(ctx, store.Link{Target: "jira", ItemID: item, RemoteID: remote, State: store.LinkActive, Base: backlog.Fields{}})
+				})
+				var res string
+				switch {
+				case err == nil:
+					res = "linked"
+				case errors.Is(err, errFound):
+					res = "found"
+				case errors.Is(err, store.ErrStale):
+					res = "stale"
+				default:
+					res = err.Error()
+				}
+				mu.Lock()
+				results = append(results, res)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		slices.Sort(results)
+		if !slices.Equal(results, []string{"found", "linked"}) && !slices.Equal(results, []string{"linked", "stale"}) {
+			t.Errorf("round %d: two transactions linking record %s ended %v, want one linked and the other stale or finding the link", round, remote, results)
+		}
+		active := 0
+		for _, l := range listLinks(t, ctx, st, "jira") {
+			if l.RemoteID == remote && l.State == store.LinkActive {
+				active++
+			}
+		}
+		if active != 1 {
+			t.Fatalf("round %d: record %s has %d active links, want 1", round, remote, active)
+		}
+	}
+}
+
+var errFound = errors.New("the record is linked already")
+
+// waitOrTimeout waits for wg, or d at most.
+func waitOrTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
 	}
 }

@@ -58,6 +58,8 @@ func Run(t *testing.T, h Harness) {
 		{"a missing link is ErrNotFound, by item and by record", s.linkMissing, false},
 		{"Links lists one target's links, or every target's for the empty name", s.linksByTarget, false},
 		{"LinkCounts counts links per target and state", s.linkCounts, false},
+		{"a record has one active link on its target at most: a second is refused with ErrStale", s.linkOneActivePerRecord, false},
+		{"two transactions linking one record at once: one links it, the other is refused with ErrStale or finds the link", s.linkConcurrentAdoption, false},
 		{"a cursor reads empty until stored, then as last stored, per target", s.cursors, false},
 		{"intents are listed oldest first, by target or all, and deleted once", s.intents, false},
 		{"a conflict reads back with every field, by id and in the list, oldest first", s.conflictRoundTrip, false},
