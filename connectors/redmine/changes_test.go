@@ -2,6 +2,7 @@ package redmine
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -245,4 +246,46 @@ func TestTransientFailures(t *testing.T) {
 			t.Errorf("the create was retried: %d requests reached the server", srv.Requests()-before)
 		}
 	})
+}
+
+// dropNoteAnswers performs a PUT that adds a note on the server, then
+// loses its answer, once armed.
+type dropNoteAnswers struct {
+	armed atomic.Bool
+	next  http.RoundTripper
+}
+
+func (d *dropNoteAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := d.next.RoundTrip(r)
+	if err == nil && r.Method == http.MethodPut && d.armed.CompareAndSwap(true, false) {
+		resp.Body.Close()
+		return nil, io.ErrUnexpectedEOF
+	}
+	return resp, err
+}
+
+func TestANoteWhoseAnswerWasLostIsNotSentTwice(t *testing.T) {
+	ctx := context.Background()
+	d := &dropNoteAnswers{next: http.DefaultTransport}
+	c, srv := newFake(t, d)
+	r, err := c.Create(ctx, "BL-1", sample(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.armed.Store(true)
+	_, err = c.CreateComment(ctx, r.ID, connectors.Comment{Body: "Sent once"})
+	if err == nil || connectors.IsTerminal(err) {
+		t.Errorf("err = %v, want a retryable failure: the outcome is unknown", err)
+	}
+	id, _ := strconv.Atoi(r.ID)
+	is, _ := srv.Issue(id)
+	n := 0
+	for _, j := range is.Journals {
+		if j.Notes == "Sent once" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d notes on the issue after one CreateComment, want 1: a PUT with notes adds a note each time it is sent", n)
+	}
 }

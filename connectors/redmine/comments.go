@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/connectors/transport"
 )
 
 // CreateComment implements connectors.Connector: a note on the issue
@@ -22,7 +23,10 @@ func (c *Connector) CreateComment(ctx context.Context, recordID string, cm conne
 		return connectors.Comment{}, connectors.Terminalf("redmine: comment on issue #%s: the body is empty and Redmine would store no note", recordID)
 	}
 	body := map[string]any{"issue": map[string]any{"notes": cm.Body, "private_notes": cm.Internal}}
-	if err := c.put(ctx, recordID, body); err != nil {
+	// Each PUT with notes adds a note: one whose answer was lost must not
+	// be sent again by the transport. The syncer retries later, and links
+	// the note the first attempt made by its body instead of adding one.
+	if err := c.put(transport.NotIdempotent(ctx), recordID, body); err != nil {
 		return connectors.Comment{}, fmt.Errorf("redmine: comment on issue #%s: %w", recordID, err)
 	}
 	is, err := c.getIssue(ctx, recordID, true)

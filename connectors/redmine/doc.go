@@ -63,6 +63,11 @@
 //   - 422 answers {"errors": [...]}: a terminal error quoting them and
 //     naming the issue. 401 and 403 are terminal with a hint about the API
 //     key and the REST setting; 404 is connectors.ErrNotFound.
+//   - A note is added with PUT /issues/N.json {notes}: unlike other PUTs,
+//     sending it twice adds it twice, so it is marked
+//     transport.NotIdempotent and never retried when its answer is lost
+//     or a 5xx; the failure goes back to the syncer, which links the note
+//     by its body on the next reconcile instead of adding another.
 //   - Descriptions and notes are stored with CRLF line ends; records use LF.
 //   - No webhooks and no rate limiting in core: polling only, paced
 //     client-side; a 429 or a 503 with Retry-After from a reverse proxy

@@ -8,6 +8,13 @@
 // the client. A longer wait is not slept through: the client pauses the
 // target and returns a *connectors.RateLimitError, so the syncer can park
 // the target's queue and the worker is free for other targets.
+//
+// A request that may have been performed although its answer was lost or
+// was a 5xx is retried only when sending it again changes nothing: never
+// a POST, nor a request whose context a connector marked with
+// NotIdempotent (a write that adds something each time, such as a
+// Redmine note sent as PUT /issues/N.json). Those failures come back to
+// the caller, which settles what the first attempt left.
 package transport
 
 import (
@@ -217,12 +224,14 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if errors.As(err, &rl) {
 		return false, err
 	}
-	// A POST may have been performed even though its answer was lost or
-	// was a 5xx (GitHub does create issues behind a 502): retrying it here
-	// could duplicate a record. The syncer retries creates itself, after
-	// looking the idempotency marker up.
-	unsafe := resp == nil && err != nil || resp != nil && resp.StatusCode >= 500
-	if unsafe && ctxMethod(ctx) == http.MethodPost {
+	// A write may have been performed even though its answer was lost or
+	// was a 5xx (GitHub does create issues behind a 502): repeating one
+	// that adds something each time (every POST, and what connectors mark
+	// NotIdempotent, such as a Redmine note) could duplicate a record or a
+	// comment. The syncer retries those itself, after looking up what the
+	// first attempt left (the create's marker, a comment with its body).
+	unsure := resp == nil && err != nil || resp != nil && resp.StatusCode >= 500
+	if unsure && (ctxMethod(ctx) == http.MethodPost || IsNotIdempotent(ctx)) {
 		return false, nil
 	}
 	if err != nil {
@@ -256,6 +265,27 @@ func (c *Client) backoff(minWait, maxWait time.Duration, attempt int, resp *http
 }
 
 type methodKey struct{}
+
+type notIdempotentKey struct{}
+
+// NotIdempotent marks the requests made with the returned context as
+// unsafe to repeat: once such a request may have reached the tracker (its
+// answer was lost, or was a 5xx a proxy sent after the tracker did the
+// work), the client does not send it again, and returns the failure for
+// the caller to settle. Every POST is treated so already; connectors mark
+// the other writes that add something each time they are sent, such as
+// Redmine's PUT /issues/N.json with notes, which adds a note per PUT.
+// Writes that set values (a PUT or PATCH of fields) are safe to repeat and
+// stay unmarked, so they are retried.
+func NotIdempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, notIdempotentKey{}, true)
+}
+
+// IsNotIdempotent reports whether ctx was marked with NotIdempotent.
+func IsNotIdempotent(ctx context.Context) bool {
+	v, _ := ctx.Value(notIdempotentKey{}).(bool)
+	return v
+}
 
 // ctxMethod returns the method gate recorded for the retry policy, which
 // only sees the request's context.

@@ -1,0 +1,99 @@
+package transport
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// loseAnswer performs each request on the server and then fails the
+// first lose answers (a dropped connection, or a 502 from a proxy whose
+// upstream did the work), as happens when a tracker saves a write and
+// the answer never arrives.
+type loseAnswer struct {
+	next   http.RoundTripper
+	lose   atomic.Int32
+	status int // 0: drop the connection; else answer this status
+}
+
+func (l *loseAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(r)
+	if err != nil || l.lose.Add(-1) < 0 {
+		return resp, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if l.status == 0 {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return &http.Response{StatusCode: l.status, Status: http.StatusText(l.status), Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+func TestWritesThatMustNotBeRepeatedAreNotRetried(t *testing.T) {
+	tests := []struct {
+		name   string
+		method string
+		mark   bool
+		status int
+		// want is how many times the server performs the request.
+		want int32
+	}{
+		{"a PUT marked not idempotent whose answer was lost", http.MethodPut, true, 0, 1},
+		{"a PUT marked not idempotent answered 502 after the work", http.MethodPut, true, http.StatusBadGateway, 1},
+		{"a POST whose answer was lost", http.MethodPost, false, 0, 1},
+		{"a POST answered 502", http.MethodPost, false, http.StatusBadGateway, 1},
+		{"an idempotent PUT whose answer was lost is retried", http.MethodPut, false, 0, 2},
+		{"an idempotent PUT answered 502 is retried", http.MethodPut, false, http.StatusBadGateway, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var performed atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				performed.Add(1)
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer srv.Close()
+			base := &loseAnswer{next: srv.Client().Transport, status: tt.status}
+			base.lose.Store(1)
+			c := New(Options{Target: "test", Base: base, MaxWait: 10 * time.Millisecond})
+			ctx := context.Background()
+			if tt.mark {
+				ctx = NotIdempotent(ctx)
+			}
+			req, _ := http.NewRequestWithContext(ctx, tt.method, srv.URL+"/issues/1.json", strings.NewReader(`{"issue":{"notes":"hello"}}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := c.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			if got := performed.Load(); got != tt.want {
+				t.Errorf("the server performed the %s %d times, want %d", tt.method, got, tt.want)
+			}
+			if tt.want == 1 && err == nil && resp.StatusCode < 500 {
+				t.Errorf("the lost answer came back as a success (%d)", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestNotIdempotentMarksOnlyItsContext(t *testing.T) {
+	ctx := context.Background()
+	if IsNotIdempotent(ctx) {
+		t.Error("a plain context is marked")
+	}
+	marked := NotIdempotent(ctx)
+	if !IsNotIdempotent(marked) || IsNotIdempotent(ctx) {
+		t.Error("NotIdempotent did not mark only the context it returned")
+	}
+	child, cancel := context.WithCancel(marked)
+	defer cancel()
+	if !IsNotIdempotent(child) {
+		t.Error("a context derived from a marked one lost the mark")
+	}
+}
