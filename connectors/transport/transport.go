@@ -98,7 +98,7 @@ type Client struct {
 	mu         sync.Mutex
 	pauseUntil time.Time
 	pauseWhy   string
-	strikes    int // consecutive limits without Retry-After, for back-off
+	strikes    int // limits without Retry-After since the last success, for back-off
 }
 
 // New builds a Client.
@@ -354,6 +354,15 @@ func (m *meter) RoundTrip(req *http.Request) (*http.Response, error) {
 	d := o.Classify(resp, peekBody(resp))
 	if d.Remaining >= 0 && !d.Reset.IsZero() {
 		o.Observer.RateLimit(o.Target, d.Remaining, d.Reset)
+	}
+	if resp.StatusCode < 400 {
+		// The tracker took a request again: the next limit is a new
+		// streak and starts from MinLimitWait. Without this, strikes
+		// gathered over the daemon's lifetime made every later limit
+		// pause the target for about an hour.
+		m.c.mu.Lock()
+		m.c.strikes = 0
+		m.c.mu.Unlock()
 	}
 	return resp, nil
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/backlogd/backlogd/connectors"
 )
 
 // loseAnswer performs each request on the server and then fails the
@@ -95,5 +97,50 @@ func TestNotIdempotentMarksOnlyItsContext(t *testing.T) {
 	defer cancel()
 	if !IsNotIdempotent(child) {
 		t.Error("a context derived from a marked one lost the mark")
+	}
+}
+
+func TestBackOffAfterLimitsStartsOverOnceARequestSucceeds(t *testing.T) {
+	var limited atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if limited.Load() {
+			w.WriteHeader(http.StatusTooManyRequests) // no Retry-After: the client backs off
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	const first = 20 * time.Millisecond
+	c := New(Options{Target: "test", Base: srv.Client().Transport, MinLimitWait: first})
+	get := func() time.Duration {
+		t.Helper()
+		// Wait out the pause the last limit set.
+		for until := c.PausedUntil(); !until.IsZero(); until = c.PausedUntil() {
+			time.Sleep(time.Until(until) + time.Millisecond)
+		}
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		wait, _ := connectors.RetryAfter(c.RateLimitFrom(resp))
+		return wait
+	}
+	limited.Store(true)
+	var last time.Duration
+	for range 4 {
+		last = get()
+	}
+	if last < 4*first {
+		t.Fatalf("after four limits in a row the wait is %v; want it to have grown from %v", last, first)
+	}
+	limited.Store(false)
+	if w := get(); w != 0 {
+		t.Fatalf("a request that succeeded came back limited (%v)", w)
+	}
+	limited.Store(true)
+	if w := get(); w > 2*first {
+		t.Errorf("the first limit after a success waits %v; want about %v again, not the back-off of the earlier streak", w, first)
 	}
 }
