@@ -86,11 +86,16 @@ func (s *Syncer) mergeComments(_ context.Context, t *target, item *backlog.Item,
 		}
 		in := c.FromComment(r)
 		// An unlinked tracker comment may be one we created just before a
-		// crash: adopt the matching canonical comment instead of pulling a
-		// copy of it.
+		// crash, or one pulled by a reconcile that failed before it stored
+		// the comment links: adopt the matching canonical comment instead
+		// of pulling a copy of it. The match is in canonical text, as
+		// Verify compares: the native body of a canonical comment is not
+		// what the client typed when it holds a mention or a reference the
+		// mapping neutralises (#12, @dave), while reading the tracker's
+		// body back gives the canonical one either way.
 		match := -1
 		for i, cm := range item.Comments {
-			if !linked[cm.ID] && !cm.Deleted && c.CommentAllowed(cm) && c.ToComment(cm).Body == r.Body {
+			if !linked[cm.ID] && !cm.Deleted && c.CommentAllowed(cm) && in.Body == cm.Body {
 				match = i
 				break
 			}

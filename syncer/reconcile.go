@@ -419,9 +419,14 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 	commentOps := s.planComments(t, item, rec, links)
 	pushing := len(diff) > 0 || len(commentOps) > 0 || (rec.Marker == "" && rec.ID != "")
 
-	// Store the pull (with the base for pulled fields) before writing to
-	// the tracker: if the item moved meanwhile, PutItem fails with
-	// ErrStale and the key is read again, having written nothing remote.
+	// Store the pull before writing to the tracker: if the item moved
+	// meanwhile, PutItem fails with ErrStale and the key is read again,
+	// having written nothing remote. Pulled comments are stored with
+	// their comment links, in the same transaction: a push that fails
+	// next, or a crash, must not leave canonical comments that nothing
+	// ties to the tracker comments they came from, or the next reconcile
+	// pulls them again. The rest of the link (base, version) is only
+	// stored once the push is done.
 	if pulled || conflictsChanged(v.parked, in, m) {
 		err := s.store.Tx(ctx, func(tx store.Tx) error {
 			if pulled {
@@ -430,6 +435,13 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 					return err
 				}
 				item = stored
+			}
+			if pulledComments {
+				pending := link
+				pending.Comments = links
+				if err := tx.PutLink(ctx, pending); err != nil {
+					return err
+				}
 			}
 			return s.saveConflicts(ctx, tx, t, v, m, in)
 		})
@@ -487,7 +499,8 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 	link.Base = m.Base
 	link.Comments = links
 	link.RemoteVersion, link.RemoteUpdated = rec.Version, rec.Updated
-	if pushing || pulled || !link.Base.Equal(v.link.Base) || link.State != v.link.State || len(v.intents) > 0 || link.RemoteVersion != v.link.RemoteVersion {
+	if pushing || pulled || !link.Base.Equal(v.link.Base) || link.State != v.link.State || len(v.intents) > 0 ||
+		link.RemoteVersion != v.link.RemoteVersion || !slices.Equal(link.Comments, v.link.Comments) {
 		link.SyncedAt = s.now()
 		acks := []int64{intent}
 		for _, in := range v.intents {

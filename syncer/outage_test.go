@@ -1,0 +1,247 @@
+package syncer_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/backlogd/backlogd/backlog"
+	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/connectors/memory"
+	"github.com/backlogd/backlogd/mapping"
+	"github.com/backlogd/backlogd/syncer"
+	"github.com/backlogd/backlogd/syncer/store"
+	"github.com/backlogd/backlogd/syncer/store/sqlite"
+)
+
+// These tests put one tracker call at a time in trouble (a failed write,
+// a refusal, a 404 that means no access) and check what the store and the
+// trackers hold afterwards.
+
+// small is a syncer over SQLite and memory trackers, with the client
+// files given (named by target) and each connector passed through wrap.
+type small struct {
+	t        *testing.T
+	st       store.Store
+	s        *syncer.Syncer
+	trackers map[string]*memory.Tracker
+}
+
+func newSmall(t *testing.T, clients map[string]string, wrap func(name string, c connectors.Connector) connectors.Connector) *small {
+	t.Helper()
+	dir := t.TempDir()
+	daemon := "data_dir: " + dir + "\ntargets:\n"
+	for _, name := range sortedKeys(clients) {
+		daemon += "  - {name: " + name + ", kind: memory}\n"
+	}
+	files := map[string]string{"backlogd.yaml": daemon}
+	for name, body := range clients {
+		files["clients/"+name+".yaml"] = body
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := mapping.Load(filepath.Join(dir, "backlogd.yaml"))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	w := &small{t: t, st: st, trackers: map[string]*memory.Tracker{}}
+	conns := map[string]connectors.Connector{}
+	for name := range clients {
+		tr := memory.New(memory.Options{Name: name})
+		w.trackers[name] = tr
+		conns[name] = tr
+		if wrap != nil {
+			conns[name] = wrap(name, tr)
+		}
+	}
+	if w.s, err = syncer.New(cfg, st, conns, syncer.Options{}); err != nil {
+		t.Fatalf("syncer.New: %v", err)
+	}
+	return w
+}
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// edit changes (or creates, with the next id) canonical item id and
+// enqueues it.
+func (w *small) edit(id string, f func(*backlog.Item)) {
+	w.t.Helper()
+	ctx := context.Background()
+	err := w.st.Tx(ctx, func(tx store.Tx) error {
+		it, err := tx.Item(ctx, id)
+		if err != nil {
+			nid, err := tx.NextItemID(ctx)
+			if err != nil {
+				return err
+			}
+			it = backlog.Item{ID: nid, Kind: backlog.Task, Title: "x", Status: backlog.Todo}
+		}
+		f(&it)
+		_, err = tx.PutItem(ctx, it)
+		return err
+	})
+	if err != nil {
+		w.t.Fatalf("edit %s: %v", id, err)
+	}
+	w.s.Enqueue(id)
+}
+
+func (w *small) item(id string) backlog.Item {
+	w.t.Helper()
+	var it backlog.Item
+	if err := w.st.Tx(context.Background(), func(tx store.Tx) (err error) { it, err = tx.Item(context.Background(), id); return err }); err != nil {
+		w.t.Fatalf("item %s: %v", id, err)
+	}
+	return it
+}
+
+func (w *small) link(target, id string) store.Link {
+	w.t.Helper()
+	var l store.Link
+	if err := w.st.Tx(context.Background(), func(tx store.Tx) (err error) { l, err = tx.Link(context.Background(), target, id); return err }); err != nil {
+		w.t.Fatalf("link %s/%s: %v", target, id, err)
+	}
+	return l
+}
+
+func (w *small) intents() []store.Intent {
+	w.t.Helper()
+	var ins []store.Intent
+	if err := w.st.Tx(context.Background(), func(tx store.Tx) (err error) { ins, err = tx.Intents(context.Background(), ""); return err }); err != nil {
+		w.t.Fatal(err)
+	}
+	return ins
+}
+
+// syncOnce runs SyncOnce, whose error (a target failing) some tests expect.
+func (w *small) syncOnce() error { return w.s.SyncOnce(context.Background()) }
+
+// failingUpdates fails the next n Updates with a transient error (a 502),
+// passing every other call through.
+type failingUpdates struct {
+	connectors.Connector
+	mu sync.Mutex
+	n  int
+}
+
+func (f *failingUpdates) failNext(n int) {
+	f.mu.Lock()
+	f.n = n
+	f.mu.Unlock()
+}
+
+func (f *failingUpdates) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+	f.mu.Lock()
+	fail := f.n > 0
+	if fail {
+		f.n--
+	}
+	f.mu.Unlock()
+	if fail {
+		return connectors.Record{}, fmt.Errorf("update %s: 502 bad gateway", id)
+	}
+	return f.Connector.Update(ctx, id, version, fields)
+}
+
+func TestAClientCommentIsPulledOnceWhenThePushAfterItFails(t *testing.T) {
+	var a *failingUpdates
+	w := newSmall(t, map[string]string{
+		"a": "client: a\ntarget: a\nscope: all\nadopt: none\nfields:\n  title: title\n",
+		"h": "client: h\ntarget: h\nscope: all\nadopt: none\ninternal_comments: true\nfields: identity\n",
+	}, func(name string, c connectors.Connector) connectors.Connector {
+		if name == "a" {
+			a = &failingUpdates{Connector: c}
+			return a
+		}
+		return c
+	})
+	w.edit("BL-1", func(it *backlog.Item) { it.Title = "one" })
+	if err := w.syncOnce(); err != nil {
+		t.Fatal(err)
+	}
+	rec := w.trackers["a"].Records()[0]
+	// A client's comment with a reference and a mention, which the
+	// mapping neutralises on the way to a tracker: the native body of its
+	// canonical copy is not the body the client typed.
+	if _, err := w.trackers["a"].AddComment(rec.ID, connectors.Comment{Author: "carol", Body: "regression of #12, see @dave"}); err != nil {
+		t.Fatal(err)
+	}
+	w.edit("BL-1", func(it *backlog.Item) { it.Title = "two" }) // the product owner edits meanwhile
+	a.failNext(1000)                                            // and the pushes of the title to a fail
+	_ = w.syncOnce()
+	// The comment is pulled, the push failed: the store already ties the
+	// pulled comment to the tracker's, so a crash now cannot pull it again.
+	if it, l := w.item("BL-1"), w.link("a", "BL-1"); len(it.Comments) != 1 || len(l.Comments) != 1 {
+		t.Errorf("after the failed push the store holds %d canonical comments and %d comment links, want the pulled comment, linked",
+			len(it.Comments), len(l.Comments))
+	}
+	a.failNext(0)
+	if err := w.syncOnce(); err != nil {
+		t.Fatal(err)
+	}
+	it := w.item("BL-1")
+	onA, _ := w.trackers["a"].Peek(rec.ID)
+	onH := w.trackers["h"].Records()[0]
+	if len(it.Comments) != 1 || len(onA.Comments) != 1 || len(onH.Comments) != 1 {
+		t.Errorf("one client comment is %d canonical comments, %d on the tracker it was typed in, %d on home; want 1 each",
+			len(it.Comments), len(onA.Comments), len(onH.Comments))
+	}
+	if onA.Fields.Get("title") != "two" {
+		t.Errorf("a's title is %q after the retry, want the edit", onA.Fields.Get("title"))
+	}
+}
+
+func TestAPulledCommentWhoseCommentLinkWasLostIsMatchedNotPulledAgain(t *testing.T) {
+	w := newSmall(t, map[string]string{
+		"a": "client: a\ntarget: a\nscope: all\nadopt: none\nfields:\n  title: title\n",
+	}, nil)
+	w.edit("BL-1", func(it *backlog.Item) { it.Title = "one" })
+	if err := w.syncOnce(); err != nil {
+		t.Fatal(err)
+	}
+	rec := w.trackers["a"].Records()[0]
+	if _, err := w.trackers["a"].AddComment(rec.ID, connectors.Comment{Author: "carol", Body: "regression of #12, see @dave"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.syncOnce(); err != nil {
+		t.Fatal(err)
+	}
+	// The comment links are lost (as an earlier backlogd lost them when a
+	// push failed after the pull): the tracker comment must be found
+	// again in the canonical comments, by its canonical text.
+	ctx := context.Background()
+	l := w.link("a", "BL-1")
+	l.Comments = nil
+	if err := w.st.Tx(ctx, func(tx store.Tx) error { return tx.PutLink(ctx, l) }); err != nil {
+		t.Fatal(err)
+	}
+	w.s.Enqueue("BL-1")
+	if err := w.syncOnce(); err != nil {
+		t.Fatal(err)
+	}
+	onA, _ := w.trackers["a"].Peek(rec.ID)
+	if it := w.item("BL-1"); len(it.Comments) != 1 || len(onA.Comments) != 1 {
+		t.Errorf("after its comment link was lost, one client comment is %d canonical comments and %d on its tracker, want 1 each",
+			len(it.Comments), len(onA.Comments))
+	}
+	if got := w.link("a", "BL-1").Comments; len(got) != 1 {
+		t.Errorf("the link holds comment links %v, want the one comment linked again", got)
+	}
+}
