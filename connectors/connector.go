@@ -84,8 +84,31 @@ type Record struct {
 	// Comments is nil when the connector did not load them (Changes may
 	// omit them); Get always loads them when the connector has comments.
 	Comments []Comment `json:"comments,omitempty"`
-	// Version is an opaque token that changes whenever the record does
-	// (ETag, lock_version, updated time).
+	// Version is an opaque token that changes whenever the record does.
+	// The syncer skips a listed record whose Version equals the one it
+	// last read or wrote, and Update's optimistic check compares it, so
+	// every connector keeps this contract:
+	//
+	//   - Changes and Get give the same Version for the same state: a
+	//     record listed without comments carries the Version Get would
+	//     give it (or every listed record is read again).
+	//   - The Version changes with any change to the fields or the
+	//     marker, a second edit within the same second of the tracker's
+	//     clock included: where the tracker's updated time has whole
+	//     seconds (GitHub, Redmine, Jira Data Center on some databases) it
+	//     carries a digest of the fields and marker (Digest, VersionOf),
+	//     and Changes lists such an edit again.
+	//   - Comments are in the digest as far as the listing shows them
+	//     (GitHub's comment count). Otherwise they change the Version
+	//     through the updated time, which the trackers here move when a
+	//     comment is added. A comment change that moves neither (a
+	//     Redmine note edited in place, or added in the same second as the
+	//     change before it) is not listed either, and only Get sees it, as
+	//     the syncer's periodic full sweep does; connectors document where
+	//     theirs falls short.
+	//
+	// Examples: a hash of a file's bytes (file), a counter (memory), the
+	// updated time and a digest (github, redmine, jira).
 	Version string    `json:"version,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`

@@ -1,6 +1,7 @@
 package connectortest
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -177,4 +178,51 @@ func missing(records []connectors.Record, ids []string) []string {
 		}
 	}
 	return out
+}
+
+// changesSameSecond checks the Version contract on trackers whose times
+// have whole seconds: two edits in the second of the listing before them
+// each show in the next listing, each with a Version of its own, and Get
+// gives the Version the listing gave. The syncer skips a listed record
+// whose Version it already has, so an edit that kept the Version would be
+// lost. No Settle: the edits must land in the same second when the
+// tracker is fast enough, which is the case under test.
+func (s *suite) changesSameSecond(t *testing.T) {
+	c, ctx := s.connect(t)
+	rec, _, _ := s.create(t, ctx, c)
+	l := drain(t, ctx, c, "")
+	listed, ok := last(l.records, rec.ID)
+	if !ok {
+		t.Fatalf("a full listing misses record %s", rec.ID)
+	}
+	if got := get(t, ctx, c, rec.ID); got.Version != listed.Version {
+		t.Errorf("record %s: Get gives Version %q and Changes %q for the same state; the syncer would read every listed record again", rec.ID, got.Version, listed.Version)
+	}
+	versions := map[string]string{listed.Version: "the listing before the edits"}
+	cursor := l.cursor
+	for i, title := range []string{"First edit in the listing's second", "Second edit in the same second"} {
+		f := connectors.Fields{}
+		f.Set(s.h.TitleField, title)
+		if s.h.Edit != nil {
+			s.h.Edit(t, rec.ID, f.Clone())
+		} else if _, err := c.Update(ctx, rec.ID, "", f.Clone()); err != nil {
+			t.Fatalf("Update(%s) standing in for a person's edit: %v", rec.ID, err)
+		}
+		next := drain(t, ctx, c, cursor)
+		cursor = next.cursor
+		r, ok := last(next.records, rec.ID)
+		switch {
+		case !ok:
+			t.Fatalf("edit %d of record %s (%q) is not in the next listing: an edit in the same second as the one before it is lost", i+1, rec.ID, title)
+		case r.Fields.Get(s.h.TitleField) != title:
+			t.Fatalf("the listing after edit %d shows record %s titled %q, want %q", i+1, rec.ID, r.Fields.Get(s.h.TitleField), title)
+		}
+		if before, dup := versions[r.Version]; dup {
+			t.Errorf("after edit %d record %s has Version %q, the same as after %s: the syncer skips a listed record whose Version it has", i+1, rec.ID, r.Version, before)
+		}
+		versions[r.Version] = fmt.Sprintf("edit %d", i+1)
+		if got := get(t, ctx, c, rec.ID); got.Version != r.Version {
+			t.Errorf("after edit %d, Get gives Version %q and Changes %q", i+1, got.Version, r.Version)
+		}
+	}
 }

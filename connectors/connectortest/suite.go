@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness) {
 		{"an edit after catching up appears in the next listing from the saved cursor", s.changesAfterEdit},
 		{"a record edited during a paged listing is not lost", s.changesEditDuringListing},
 		{"an idle listing from a caught-up cursor returns no record again", s.changesIdle},
+		{"a second edit in the same second shows in the next listing with a new Version", s.changesSameSecond},
 		{"a create whose answer was lost is found by its marker and not made twice", s.lostCreate},
 		{"comments are created, read back, edited and deleted as the capabilities say", s.comments},
 		{"internal comments are kept only where the tracker can hide them", s.internalComments},

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/backlogd/backlogd/connectors"
 	gh "github.com/google/go-github/v60/github"
@@ -152,10 +151,21 @@ func (c *Connector) record(is *issue) connectors.Record {
 		URL:     is.GetHTMLURL(),
 		Marker:  marker,
 		Fields:  f,
-		Version: updated.Format(time.RFC3339),
+		Version: version(is),
 		Created: is.GetCreatedAt().UTC(),
 		Updated: updated,
 	}
+}
+
+// version is an issue's Version: updated_at, in GitHub's whole seconds,
+// and the digest of what a listing shows of the issue (digest: title,
+// body with the marker, state, labels, assignees, milestone, type, the
+// comment count and the parent), so that an edit in the second of the
+// previous one still changes it, and Get and Changes compute the same.
+// A comment edited in place moves neither the count nor, on GitHub,
+// always updated_at: the syncer's full sweep reads it.
+func version(is *issue) string {
+	return connectors.VersionOf(is.GetUpdatedAt().Time, fmt.Sprintf("%08x", digest(is)))
 }
 
 // getIssue reads one issue; ErrNotFound for pull requests and issues

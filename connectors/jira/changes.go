@@ -97,8 +97,28 @@ type cursor struct {
 	StartAt int       `json:"start,omitempty"`
 	// Seen holds issue ids and the updated time (Unix ms) already
 	// returned, for updates inside the window: the overlap Jira returns
-	// again.
-	Seen map[string]int64 `json:"seen,omitempty"`
+	// again. Sums holds the digest of each as returned (its Version's):
+	// on a site whose times have whole seconds an edit in the same second
+	// keeps the time but not the digest. Cursors written before it have
+	// none, and match on the time alone.
+	Seen map[string]int64  `json:"seen,omitempty"`
+	Sums map[string]string `json:"sums,omitempty"`
+}
+
+// repeats reports whether a listed record is one already returned (or
+// an older state of it, from an index that lags).
+func (c cursor) repeats(rec connectors.Record) bool {
+	ms := rec.Updated.UnixMilli()
+	seen, ok := c.Seen[rec.ID]
+	if !ok || ms > seen {
+		return false
+	}
+	if ms < seen {
+		return true
+	}
+	sum, known := c.Sums[rec.ID]
+	_, d, _ := strings.Cut(rec.Version, "~")
+	return !known || sum == d
 }
 
 func decodeCursor(s string) (cursor, error) {
@@ -156,6 +176,9 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	if cs.Seen == nil {
 		cs.Seen = map[string]int64{}
 	}
+	if cs.Sums == nil {
+		cs.Sums = map[string]string{}
+	}
 	paging := cs.Token != "" || cs.StartAt > 0
 	if !paging {
 		cs.Window = c.window(cs.Since)
@@ -179,11 +202,11 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 			}
 			return connectors.Page{}, err
 		}
-		ms := rec.Updated.UnixMilli()
-		if seen, ok := cs.Seen[rec.ID]; ok && seen >= ms {
+		if cs.repeats(rec) {
 			continue
 		}
-		cs.Seen[rec.ID] = ms
+		cs.Seen[rec.ID] = rec.Updated.UnixMilli()
+		_, cs.Sums[rec.ID], _ = strings.Cut(rec.Version, "~")
 		if rec.Updated.After(newest) {
 			newest = rec.Updated
 		}
@@ -212,6 +235,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		for id, ms := range cs.Seen {
 			if time.UnixMilli(ms).Before(from) {
 				delete(cs.Seen, id)
+				delete(cs.Sums, id)
 			}
 		}
 	}

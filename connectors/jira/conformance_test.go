@@ -16,12 +16,16 @@ import (
 
 // fakeHarness runs the conformance suite against a fake of one product.
 // Each New starts a fresh fake; the hooks act on the latest one.
-func fakeHarness(fl jirafake.Flavor) connectortest.Harness {
+func fakeHarness(fl jirafake.Flavor, tune ...func(*jirafake.Options)) connectortest.Harness {
 	var srv *jirafake.Server
 	return connectortest.Harness{
 		New: func(t *testing.T) connectors.Connector {
 			var c *Connector
-			c, srv = newFake(t, jirafake.Options{Flavor: fl}, func(cfg *Config) { cfg.PageSize = 3 })
+			o := jirafake.Options{Flavor: fl}
+			for _, f := range tune {
+				f(&o)
+			}
+			c, srv = newFake(t, o, func(cfg *Config) { cfg.PageSize = 3 })
 			return c
 		},
 		Sample:     sample,
@@ -132,6 +136,13 @@ func TestConformanceHarness(t *testing.T) {
 
 func TestConformance(t *testing.T) {
 	flavors(t, func(t *testing.T, fl jirafake.Flavor) { runSuite(t, fakeHarness(fl)) })
+}
+
+// TestConformanceWithWholeSecondTimes runs the suite against a Data
+// Center fake that keeps times in whole seconds, as Jira on MySQL does,
+// where edits in one second share one updated time.
+func TestConformanceWithWholeSecondTimes(t *testing.T) {
+	runSuite(t, fakeHarness(jirafake.DataCenter, func(o *jirafake.Options) { o.WholeSeconds = true }))
 }
 
 // liveEnv names the variables the live test needs.

@@ -65,7 +65,10 @@
 // Changes pages JQL on updated (project = "ACME" AND updated >= "…" ORDER
 // BY updated ASC, key ASC), whose dates are minutes in the user's time
 // zone. The cursor stays Overlap (a minute) behind the newest update seen
-// and drops the (id, updated) pairs already returned; a page whose newest
+// and drops what it already returned, by id, updated time and the digest
+// of the record's fields and marker that its Version carries (on Data
+// Center sites whose times have whole seconds, a second edit in one
+// second keeps the time but not the digest); a page whose newest
 // update lies past the window starts a narrower query rather than paging
 // deep, so an issue edited while listed is not skipped.
 //

@@ -183,6 +183,13 @@ func (c *Connector) record(ctx context.Context, m *meta, is *issue) (connectors.
 		c.markers[marker] = is.ID
 		c.mu.Unlock()
 	}
+	// The Version is the updated time and a digest of the fields and
+	// marker: Cloud's times have milliseconds, but Data Center's have
+	// whole seconds on databases without fractions (".000"), where a
+	// second edit in one second keeps the time, and a marker written as
+	// an entity property alone does not move it. Comments are not in it
+	// (searches do not return them); Jira moves updated when one is added
+	// or edited.
 	updated := parseTime(get("updated"))
 	return connectors.Record{
 		ID:      is.ID,
@@ -190,7 +197,7 @@ func (c *Connector) record(ctx context.Context, m *meta, is *issue) (connectors.
 		URL:     c.cfg.URL + "/browse/" + is.Key,
 		Marker:  marker,
 		Fields:  f,
-		Version: updated.Format(time.RFC3339Nano),
+		Version: connectors.VersionOf(updated, connectors.Digest(f, marker)),
 		Created: parseTime(get("created")),
 		Updated: updated,
 	}, nil

@@ -14,22 +14,38 @@ import (
 )
 
 // cursor is where Changes continues: a window start in whole UTC seconds,
-// an offset into the listing, and the (id, updated_on) pairs already
-// returned whose updated_on falls in the overlap Redmine's filter gives
+// an offset into the listing, and the issues already returned whose
+// updated_on falls in the overlap Redmine's filter gives
 // ("updated_on>=T" is "> T-1s" in SQL, so the second before T is listed
-// again). pass is set while a crowded second is paged by id (see
-// Changes): the newest updated_on in the project when that pass began.
-// Encoded as "v1 SINCE OFFSET id:unix,id:unix", or during a pass
-// "v2 SINCE OFFSET PASS id:unix,...".
+// again), with the digest of the fields each was returned with: an edit
+// in the same second keeps updated_on but not the digest. pass is set
+// while a crowded second is paged by id (see Changes): the newest
+// updated_on in the project when that pass began. Encoded as
+// "v1 SINCE OFFSET id:unix:digest,id:unix:digest", or during a pass
+// "v2 SINCE OFFSET PASS id:unix:digest,..."; entries written before
+// digests were kept ("id:unix") match on updated_on alone.
 type cursor struct {
 	since  int64 // unix seconds; 0 means from the beginning
 	offset int
 	pass   int64 // > 0 while paging by id
-	seen   map[int]int64
+	seen   map[int]seenAt
+}
+
+// seenAt is what a cursor remembers of an issue it returned.
+type seenAt struct {
+	updated int64  // updated_on, unix seconds
+	digest  string // connectors.Digest of its fields and marker; "" unknown
+}
+
+// repeats reports whether an issue listed with updated_on u and digest
+// d is one already returned (or older than it).
+func (c cursor) repeats(id int, u int64, d string) bool {
+	s, ok := c.seen[id]
+	return ok && (u < s.updated || u == s.updated && (s.digest == "" || s.digest == d))
 }
 
 func parseCursor(s string) (cursor, error) {
-	c := cursor{seen: map[int]int64{}}
+	c := cursor{seen: map[int]seenAt{}}
 	if s == "" {
 		return c, nil
 	}
@@ -54,13 +70,14 @@ func parseCursor(s string) (cursor, error) {
 	}
 	if parts[3] != "-" {
 		for _, p := range strings.Split(parts[3], ",") {
-			id, u, ok := strings.Cut(p, ":")
+			id, rest, ok := strings.Cut(p, ":")
+			u, d, _ := strings.Cut(rest, ":")
 			n, err1 := strconv.Atoi(id)
 			t, err2 := strconv.ParseInt(u, 10, 64)
-			if !ok || err1 != nil || err2 != nil {
+			if !ok || err1 != nil || err2 != nil || !isHex(d) {
 				return c, fmt.Errorf("cursor %q: bad entry %q", s, p)
 			}
-			c.seen[n] = t
+			c.seen[n] = seenAt{updated: t, digest: d}
 		}
 	}
 	return c, nil
@@ -77,7 +94,11 @@ func (c cursor) String() string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, "%d:%d", id, c.seen[id])
+		e := c.seen[id]
+		fmt.Fprintf(&b, "%d:%d", id, e.updated)
+		if e.digest != "" {
+			b.WriteString(":" + e.digest)
+		}
 	}
 	seen := b.String()
 	if seen == "" {
@@ -89,10 +110,19 @@ func (c cursor) String() string {
 	return fmt.Sprintf("v1 %d %d %s", c.since, c.offset, seen)
 }
 
-// keepFrom drops seen pairs older than the overlap of a window at since.
+func isHex(s string) bool {
+	for _, r := range s {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// keepFrom drops seen entries older than the overlap of a window at since.
 func (c *cursor) keepFrom(since int64) {
-	for id, u := range c.seen {
-		if u < since-1 {
+	for id, e := range c.seen {
+		if e.updated < since-1 {
 			delete(c.seen, id)
 		}
 	}
@@ -110,9 +140,11 @@ func (c *cursor) keepFrom(since int64) {
 // deleted or moved out of the project meanwhile. That pass ends with the
 // window at the newest updated_on the project had when it began, so an
 // issue edited behind the pass is listed again. Pairs already returned
-// are dropped. Comments are not loaded (Get does); a note edited in
-// place does not change the issue's updated_on, so only the periodic
-// full sweep sees it.
+// are dropped, unless the issue's digest changed: an edit in the second
+// of the one returned keeps updated_on. Comments are not loaded (Get
+// does); a note edited in place does not change the issue's updated_on,
+// nor one added in the second of the change before it, so only the
+// periodic full sweep sees those.
 func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, error) {
 	m, err := c.metadata(ctx)
 	if err != nil {
@@ -123,7 +155,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		// A cursor from another connector or version: start over; the
 		// syncer drops what it already knows.
 		c.log.Warn("redmine: unreadable cursor; listing from the beginning", "error", err)
-		cu = cursor{seen: map[int]int64{}}
+		cu = cursor{seen: map[int]seenAt{}}
 	}
 	q := url.Values{
 		"project_id": {strconv.Itoa(m.projectID)},
@@ -147,12 +179,17 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	for i := range l.Issues {
 		is := &l.Issues[i]
 		u := is.UpdatedOn.Unix()
-		if (cu.since > 0 && u < cu.since-1) || cu.seen[is.ID] == u {
+		if cu.since > 0 && u < cu.since-1 {
 			continue
 		}
-		cu.seen[is.ID] = u
+		rec := c.record(m, is)
+		_, d, _ := strings.Cut(rec.Version, "~")
+		if cu.repeats(is.ID, u, d) {
+			continue
+		}
+		cu.seen[is.ID] = seenAt{updated: u, digest: d}
 		newest = max(newest, u)
-		page.Records = append(page.Records, c.record(m, is))
+		page.Records = append(page.Records, rec)
 	}
 	n := len(l.Issues)
 	more := n > 0 && cu.offset+n < l.TotalCount

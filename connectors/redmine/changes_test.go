@@ -23,6 +23,8 @@ func TestCursor(t *testing.T) {
 		{"the empty cursor starts from the beginning", "", true},
 		{"a cursor reads back as written", "v1 1764000000 3 4:1764000000,9:1763999999", true},
 		{"a cursor with nothing seen", "v1 1764000000 0 -", true},
+		{"a cursor with the digests of what it returned reads back as written", "v1 1764000000 3 4:1764000000:0a1b2c3d,9:1763999999", true},
+		{"a digest that is not hex is refused", "v1 1 0 4:1:xyz", false},
 		{"a cursor paging a crowded second by id reads back as written", "v2 1764000000 6 1764000042 4:1764000000", true},
 		{"a pass without a start is refused", "v2 1764000000 6 0 -", false},
 		{"another connector's cursor is refused", "2026-01-01T00:00:00Z", false},
@@ -46,6 +48,7 @@ func FuzzParseCursor(f *testing.F) {
 	f.Add("v1 1764000000 3 4:1764000000,9:1763999999")
 	f.Add("v1 0 0 -")
 	f.Add("v2 1764000000 6 1764000042 4:1764000000")
+	f.Add("v1 1764000000 0 4:1764000000:0a1b2c3d")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := parseCursor(s)
 		if err != nil {

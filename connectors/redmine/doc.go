@@ -44,15 +44,20 @@
 //     is refused (422), a blank tracker or status silently ignored. Blank
 //     ones are never sent, so an item without them takes Redmine's
 //     defaults (and reads back with them).
-//   - The API does not expose lock_version, so the record's version is its
-//     updated_on; Update refuses a stale one with connectors.ErrConflict,
-//     and so does a 422 with an empty error list (Redmine's answer to a
-//     concurrent save).
+//   - The API does not expose lock_version, and updated_on has whole
+//     seconds, so the record's version is its updated_on and a digest of
+//     its fields and marker (two edits in one second still differ); Update
+//     refuses a stale one with connectors.ErrConflict, and so does a 422
+//     with an empty error list (Redmine's answer to a concurrent save).
+//     Notes are not in the digest, since listings do not show them: adding
+//     one moves updated_on, but a note added in the second of the change
+//     before it, like a note edited in place, is only seen by Get.
 //   - Changes polls issues.json with updated_on>=T (whole UTC seconds,
 //     which Redmine runs as "> T-1s": windows overlap by a second),
 //     status_id=* (closed issues are hidden otherwise), sort=updated_on and
-//     limit/offset paging. The cursor keeps the (id, updated_on) pairs of
-//     the overlap, so nothing is returned twice. Conditional GETs with
+//     limit/offset paging. The cursor keeps the (id, updated_on, digest)
+//     of the overlap, so nothing is returned twice, and an edit within the
+//     second of the one returned is returned again. Conditional GETs with
 //     Redmine's weak ETags make an idle poll a 304.
 //   - Many issues can share one updated_on (bulk edits; on MySQL times
 //     are whole seconds). A second that fills more than a page is paged

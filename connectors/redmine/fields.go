@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/backlogd/backlogd/connectors"
 )
@@ -82,13 +81,19 @@ func (c *Connector) record(m *meta, is *issue) connectors.Record {
 		}
 		f.Set(cv.Name, vs...)
 	}
+	// The Version is updated_on and a digest of the fields and marker:
+	// Redmine's API does not expose lock_version, and updated_on has
+	// whole seconds, so a second edit in one second would keep it. Notes
+	// are not in it, since listings do not show them: adding one moves
+	// updated_on, but one added in the second of the change before it,
+	// or a note edited in place, is only read by Get.
 	r := connectors.Record{
 		ID:      strconv.Itoa(is.ID),
 		Key:     "#" + strconv.Itoa(is.ID),
 		URL:     c.cfg.URL + "/issues/" + strconv.Itoa(is.ID),
 		Marker:  marker,
 		Fields:  f,
-		Version: version(is.UpdatedOn),
+		Version: connectors.VersionOf(is.UpdatedOn, connectors.Digest(f, marker)),
 		Created: is.CreatedOn.UTC(),
 		Updated: is.UpdatedOn.UTC(),
 	}
@@ -106,10 +111,6 @@ func (c *Connector) record(m *meta, is *issue) connectors.Record {
 	}
 	return r
 }
-
-// version is the record's version token: its updated_on. Redmine's API
-// does not expose lock_version, and every write bumps updated_on.
-func version(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func deref(s *string) string {
 	if s == nil {

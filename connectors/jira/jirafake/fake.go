@@ -71,6 +71,11 @@ type Options struct {
 	ExtraFields []Field
 	// Now is the fake clock's base (default time.Now); Advance moves it.
 	Now func() time.Time
+	// WholeSeconds keeps times in whole seconds (".000" milliseconds),
+	// as Jira Data Center does on databases whose timestamp columns hold
+	// no fractions (MySQL datetime): edits in one second then share one
+	// updated time.
+	WholeSeconds bool
 }
 
 // Credentials the fake accepts.
@@ -294,8 +299,12 @@ func (s *Server) Client() *http.Client { return s.srv.Client() }
 // Options returns the options the server runs with.
 func (s *Server) Options() Options { return s.opts }
 
-// now is the fake clock, with Jira's millisecond precision.
+// now is the fake clock, with Jira's millisecond precision (or whole
+// seconds, with WholeSeconds).
 func (s *Server) now() time.Time {
+	if s.opts.WholeSeconds {
+		return s.opts.Now().Add(s.offset).Truncate(time.Second)
+	}
 	return s.opts.Now().Add(s.offset).Truncate(time.Millisecond)
 }
 
@@ -508,10 +517,12 @@ func (s *Server) Delete(keyOrID string) bool {
 // learns about it later.
 func (s *Server) touch(is *Issue) {
 	now := s.now()
-	if !now.After(is.Updated) {
+	if !now.After(is.Updated) && !s.opts.WholeSeconds {
 		now = is.Updated.Add(time.Millisecond)
 	}
-	is.Updated = now
+	if now.After(is.Updated) {
+		is.Updated = now
+	}
 	s.indexLater(is)
 }
 
