@@ -157,7 +157,10 @@ func (c *Connector) getIssue(ctx context.Context, id string, journals bool) (*is
 }
 
 // FindByMarker implements connectors.Connector with the marker custom
-// field's filter (cf_N=BL-42, exact), including closed issues.
+// field's filter (cf_N=BL-42, exact), including closed issues. An answer
+// holding an issue with another marker means Redmine ignored the filter
+// (the field is not "Used as a filter"): that is a terminal error, never
+// "not found".
 func (c *Connector) FindByMarker(ctx context.Context, marker string) (connectors.Record, error) {
 	m, err := c.metadata(ctx)
 	if err != nil {
@@ -174,15 +177,27 @@ func (c *Connector) FindByMarker(ctx context.Context, marker string) (connectors
 	if err := c.do(ctx, call{method: http.MethodGet, path: "/issues.json", query: q, out: &l}); err != nil {
 		return connectors.Record{}, fmt.Errorf("redmine: find the issue marked %s: %w", marker, err)
 	}
+	var found *connectors.Record
 	for _, is := range l.Issues {
 		r := c.record(m, &is)
-		// Redmine's string filter may ignore case (MySQL): compare exactly.
-		if r.Marker == marker {
-			if l.TotalCount > 1 {
-				c.log.Warn("redmine: several issues carry the same marker; using the oldest", "item", marker, "issue", r.ID)
-			}
-			return c.Get(ctx, r.ID)
+		if !strings.EqualFold(r.Marker, marker) {
+			// Redmine drops a cf_N filter on a field that is not "Used as a
+			// filter" without a word and lists the project's issues: an
+			// answer without the marker asked for would read as "no issue
+			// has it", and the syncer would create a duplicate. A key
+			// without admin rights cannot check the setting at start.
+			return connectors.Record{}, connectors.Terminalf("redmine: find the issue marked %s: Redmine ignored the filter on custom field %q (issue #%s carries %q): the field must be \"Used as a filter\"; an administrator ticks it in Administration › Custom fields › %s", marker, c.cfg.MarkerField, r.ID, r.Marker, c.cfg.MarkerField)
 		}
+		// Redmine's string filter may ignore case (MySQL): compare exactly.
+		if r.Marker == marker && found == nil {
+			found = &r
+		}
+	}
+	if found != nil {
+		if l.TotalCount > 1 {
+			c.log.Warn("redmine: several issues carry the same marker; using the oldest", "item", marker, "issue", found.ID)
+		}
+		return c.Get(ctx, found.ID)
 	}
 	return connectors.Record{}, fmt.Errorf("redmine: no issue marked %s: %w", marker, connectors.ErrNotFound)
 }

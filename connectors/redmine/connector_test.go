@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/connectors/redmine/redminefake"
 )
 
 func allFields() connectors.Fields {
@@ -520,6 +521,55 @@ func TestRequiredFieldsLeftUnset(t *testing.T) {
 		}
 		if w := obs.get("write"); w != 0 {
 			t.Errorf("an update leaving them unset made %d writes, want none", w)
+		}
+	})
+}
+
+// TestFindByMarkerRefusesAFilterRedmineIgnored: a key without admin rights
+// cannot see whether the marker field is "Used as a filter"; when it is
+// not, Redmine drops cf_N silently and lists unrelated issues. Reading
+// that as "no issue carries the marker" would make the syncer create a
+// duplicate, so it is a terminal error that says what to tick.
+func TestFindByMarkerRefusesAFilterRedmineIgnored(t *testing.T) {
+	ctx := context.Background()
+	b := fakeBackend(func(s *redminefake.Server) {
+		s.WithoutAdminRights()
+		s.SetFilter(redminefake.MarkerFieldID, false)
+	})
+	c := b.connect(t, nil)
+	f := connectors.Fields{}
+	f.Set(FieldSubject, "Marked")
+	if _, err := c.Create(ctx, "BL-1", f); err != nil {
+		t.Fatal(err)
+	}
+	f.Set(FieldSubject, "Filed by a person")
+	if _, err := c.Create(ctx, "", f); err != nil {
+		t.Fatal(err)
+	}
+	for _, marker := range []string{"BL-2", "BL-1"} {
+		_, err := c.FindByMarker(ctx, marker)
+		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Used as a filter") {
+			t.Errorf("FindByMarker(%s) with the filter ignored: %v; want a terminal error saying to tick \"Used as a filter\"", marker, err)
+		}
+	}
+	t.Run("with the filter honoured the same key finds the issue", func(t *testing.T) {
+		b := fakeBackend((*redminefake.Server).WithoutAdminRights)
+		c := b.connect(t, nil)
+		f := connectors.Fields{}
+		f.Set(FieldSubject, "Marked")
+		r, err := c.Create(ctx, "BL-1", f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Set(FieldSubject, "Other")
+		if _, err := c.Create(ctx, "BL-3", f); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.FindByMarker(ctx, "BL-1"); err != nil || got.ID != r.ID {
+			t.Errorf("FindByMarker(BL-1) = %q, %v; want #%s", got.ID, err, r.ID)
+		}
+		if _, err := c.FindByMarker(ctx, "BL-2"); !errors.Is(err, connectors.ErrNotFound) {
+			t.Errorf("FindByMarker(BL-2) = %v; want not found", err)
 		}
 	})
 }

@@ -65,6 +65,10 @@
 //     order, every edit of an issue already read would skip another.
 //   - The idempotency marker is an issue custom field ("External ID");
 //     FindByMarker filters on it exactly (cf_N=BL-42, status_id=*).
+//     Redmine ignores that filter, silently, on a field not "Used as a
+//     filter", which a key without admin rights cannot check at start:
+//     an answer listing an issue with another marker is a terminal error
+//     saying to tick it, never "not found" (which would duplicate).
 //   - 422 answers {"errors": [...]}: a terminal error quoting them and
 //     naming the issue. 401 and 403 are terminal with a hint about the API
 //     key and the REST setting; 404 is connectors.ErrNotFound.

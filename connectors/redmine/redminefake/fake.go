@@ -15,7 +15,8 @@
 //     the API shows whole seconds);
 //   - issues.json pages with offset/limit (limit ≤ 100, default 25) and
 //     total_count, lists only open issues unless status_id=* is given,
-//     filters on cf_N=value (exact) and sorts by updated_on or id;
+//     filters on cf_N=value (exact; ignored, listing everything, for a
+//     field not "Used as a filter") and sorts by updated_on or id;
 //   - weak ETags on GET answers and 304 to a matching If-None-Match;
 //   - descriptions and notes are stored with CRLF line ends;
 //   - journals: private notes, PUT /journals/ID.json edits a note and
@@ -64,6 +65,9 @@ type Server struct {
 	rateLimit time.Duration // > 0: answer the next request 429
 	reject    bool
 	crash     bool
+	// notAdmin: the key's user is an ordinary member, who may not read
+	// /custom_fields.json or /users.json.
+	notAdmin bool
 }
 
 // User is a Redmine user.
@@ -84,6 +88,8 @@ type CustomField struct {
 	Name     string
 	Format   string // "string" or "list"
 	Multiple bool
+	// IsFilter is "Used as a filter": without it Redmine ignores a cf_N
+	// filter on the field and lists issues as if it were not there.
 	IsFilter bool
 	Values   []string // possible values of a list
 }
@@ -224,6 +230,27 @@ func (s *Server) Requests() int {
 func (s *Server) RateLimitNext(retryAfter time.Duration) {
 	s.mu.Lock()
 	s.rateLimit = max(retryAfter, time.Second)
+	s.mu.Unlock()
+}
+
+// SetFilter ticks or unticks a custom field's "Used as a filter" (an
+// administrator's setting; the API cannot change it).
+func (s *Server) SetFilter(fieldID int, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.fields {
+		if s.fields[i].ID == fieldID {
+			s.fields[i].IsFilter = on
+		}
+	}
+}
+
+// WithoutAdminRights makes the API key's user an ordinary project
+// member: /custom_fields.json and /users.json answer 403, as Redmine
+// answers non-administrators.
+func (s *Server) WithoutAdminRights() {
+	s.mu.Lock()
+	s.notAdmin = true
 	s.mu.Unlock()
 }
 

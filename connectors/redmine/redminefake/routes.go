@@ -24,6 +24,8 @@ func (s *Server) route(a *answer) {
 	case p == "/users/current.json" && r.Method == http.MethodGet:
 		u, _ := s.user(AdminID)
 		a.json(http.StatusOK, map[string]any{"user": s.userJSON(u)})
+	case (p == "/users.json" || p == "/custom_fields.json") && s.notAdmin:
+		a.empty(http.StatusForbidden)
 	case p == "/users.json" && r.Method == http.MethodGet:
 		var us []any
 		for _, u := range s.users {
@@ -288,7 +290,7 @@ func (s *Server) list(a *answer) {
 		}
 		match := true
 		for k, vs := range q {
-			if id, err := strconv.Atoi(strings.TrimPrefix(k, "cf_")); err == nil && strings.HasPrefix(k, "cf_") {
+			if id, err := strconv.Atoi(strings.TrimPrefix(k, "cf_")); err == nil && strings.HasPrefix(k, "cf_") && s.filterable(id) {
 				if !slices.Contains(is.Custom[id], vs[0]) {
 					match = false
 				}
@@ -304,6 +306,13 @@ func (s *Server) list(a *answer) {
 		all = append(all, s.issueJSON(is, false))
 	}
 	page(a, "issues", all)
+}
+
+// filterable reports whether custom field id is "Used as a filter";
+// Redmine silently drops a filter on one that is not.
+func (s *Server) filterable(id int) bool {
+	i := slices.IndexFunc(s.fields, func(f CustomField) bool { return f.ID == id })
+	return i >= 0 && s.fields[i].IsFilter
 }
 
 // sortIssues applies a Redmine sort ("updated_on,id", "id:desc"); Redmine
