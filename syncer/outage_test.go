@@ -245,3 +245,128 @@ func TestAPulledCommentWhoseCommentLinkWasLostIsMatchedNotPulledAgain(t *testing
 		t.Errorf("the link holds comment links %v, want the one comment linked again", got)
 	}
 }
+
+// refusing answers Create and Update with a terminal error (the tracker
+// refused the request: a field it does not accept) or with a transient
+// one (a timeout), as told, and passes everything else through.
+type refusing struct {
+	connectors.Connector
+	mu                     sync.Mutex
+	creates, updates       int // calls to fail; -1 for every call
+	createTerm, updateTerm bool
+}
+
+func (r *refusing) fail(n *int, terminal bool, what string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if *n == 0 {
+		return nil
+	}
+	if *n > 0 {
+		*n--
+	}
+	if terminal {
+		return connectors.Terminalf("%s: 422 the tracker refused a field", what)
+	}
+	return fmt.Errorf("%s: the connection timed out", what)
+}
+
+func (r *refusing) Create(ctx context.Context, marker string, f connectors.Fields) (connectors.Record, error) {
+	if err := r.fail(&r.creates, r.createTerm, "create "+marker); err != nil {
+		return connectors.Record{}, err
+	}
+	return r.Connector.Create(ctx, marker, f)
+}
+
+func (r *refusing) Update(ctx context.Context, id, v string, f connectors.Fields) (connectors.Record, error) {
+	if err := r.fail(&r.updates, r.updateTerm, "update "+id); err != nil {
+		return connectors.Record{}, err
+	}
+	return r.Connector.Update(ctx, id, v, f)
+}
+
+func TestTheOutboxHoldsOneIntentPerWriteInFlightAndNoneForARefusedOne(t *testing.T) {
+	const client = "client: c\ntarget: c\nscope: labels has c\nadopt: none\non_scope_exit: close\nfields:\n  title: title\n  status: status\n"
+	setup := func(t *testing.T) (*small, *refusing) {
+		var r *refusing
+		w := newSmall(t, map[string]string{"c": client}, func(_ string, c connectors.Connector) connectors.Connector {
+			r = &refusing{Connector: c}
+			return r
+		})
+		return w, r
+	}
+	t.Run("a create the tracker refuses leaves no intent, however often it is swept", func(t *testing.T) {
+		w, r := setup(t)
+		r.creates, r.createTerm = -1, true
+		w.edit("BL-1", func(it *backlog.Item) { it.Labels = []string{"c"} })
+		for range 5 {
+			_ = w.syncOnce() // stands for the periodic sweep
+		}
+		if ins := w.intents(); len(ins) != 0 {
+			t.Errorf("after 5 sweeps of a create the tracker refused, the outbox holds %d intents, want none: nothing was written", len(ins))
+		}
+	})
+	t.Run("a create whose outcome is unknown keeps one intent, however often it is retried", func(t *testing.T) {
+		w, r := setup(t)
+		r.creates = -1
+		w.edit("BL-1", func(it *backlog.Item) { it.Labels = []string{"c"} })
+		for range 5 {
+			_ = w.syncOnce()
+		}
+		if ins := w.intents(); len(ins) != 1 {
+			t.Errorf("after 5 sweeps of a create that timed out, the outbox holds %d intents, want 1", len(ins))
+		}
+		r.mu.Lock()
+		r.creates = 0
+		r.mu.Unlock()
+		if err := w.syncOnce(); err != nil {
+			t.Fatal(err)
+		}
+		if ins := w.intents(); len(ins) != 0 || w.trackers["c"].Len() != 1 {
+			t.Errorf("once the create went through: %d intents, %d records, want none and 1", len(ins), w.trackers["c"].Len())
+		}
+	})
+	t.Run("an update the tracker refuses leaves no intent", func(t *testing.T) {
+		w, r := setup(t)
+		w.edit("BL-1", func(it *backlog.Item) { it.Labels = []string{"c"} })
+		if err := w.syncOnce(); err != nil {
+			t.Fatal(err)
+		}
+		r.updates, r.updateTerm = -1, true
+		w.edit("BL-1", func(it *backlog.Item) { it.Title = "refused" })
+		for range 3 {
+			_ = w.syncOnce()
+		}
+		if ins := w.intents(); len(ins) != 0 {
+			t.Errorf("after an update the tracker refused, the outbox holds %d intents, want none", len(ins))
+		}
+	})
+	t.Run("a close that failed leaves no intent, refused or after the retry", func(t *testing.T) {
+		w, r := setup(t)
+		w.edit("BL-1", func(it *backlog.Item) { it.Labels = []string{"c"} })
+		if err := w.syncOnce(); err != nil {
+			t.Fatal(err)
+		}
+		w.edit("BL-1", func(it *backlog.Item) { it.Labels = nil }) // leaves the scope: close
+		r.updates, r.updateTerm = 1, true
+		_ = w.syncOnce()
+		if ins := w.intents(); len(ins) != 0 {
+			t.Errorf("after the tracker refused the close, the outbox holds %d intents, want none", len(ins))
+		}
+		r.mu.Lock()
+		r.updates, r.updateTerm = 1, false // the retry times out once, then goes through
+		r.mu.Unlock()
+		if err := w.syncOnce(); err != nil {
+			t.Fatal(err)
+		}
+		if ins := w.intents(); len(ins) != 0 {
+			t.Errorf("after the close went through, the outbox holds %d intents, want none", len(ins))
+		}
+		if l := w.link("c", "BL-1"); l.State != store.LinkUnlinked {
+			t.Errorf("the link is %s after the close, want unlinked", l.State)
+		}
+		if got := w.trackers["c"].Records()[0].Fields.Get("status"); got != "cancelled" {
+			t.Errorf("the record's status is %q, want it closed (cancelled)", got)
+		}
+	})
+}

@@ -163,12 +163,13 @@ func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string,
 		}
 	}
 	native := t.client.ToRecord(refs.native(proj), nil)
-	intent, err := s.announce(ctx, t, v.item.ID, store.OpCreate)
+	intent, err := s.announce(ctx, t, v, store.OpCreate)
 	if err != nil {
 		return "", err
 	}
 	rec, err = t.conn.Create(ctx, v.item.ID, native)
 	if err != nil {
+		s.refused(ctx, intent, err)
 		return "", fmt.Errorf("create %s on %s: %w", v.item.ID, t.name, err)
 	}
 	s.metrics.Created(t.name, "created")
@@ -217,18 +218,42 @@ func (s *Syncer) hasCommentsToPush(t *target, it backlog.Item) bool {
 	return false
 }
 
-// announce writes an outbox intent before a remote write.
-func (s *Syncer) announce(ctx context.Context, t *target, id string, op store.IntentOp) (int64, error) {
+// announce writes an outbox intent before a remote write of the key v
+// reads. A pending intent of the same operation, left by an attempt that
+// failed or was cut short, already announces it: the key is retried
+// until its write is recorded, and one intent says so as well as many (a
+// write retried on every sweep would otherwise add one each time).
+func (s *Syncer) announce(ctx context.Context, t *target, v view, op store.IntentOp) (int64, error) {
+	for _, in := range v.intents {
+		if in.Op == op {
+			return in.ID, nil
+		}
+	}
 	var intentID int64
 	err := s.store.Tx(ctx, func(tx store.Tx) error {
 		var err error
-		intentID, err = tx.AddIntent(ctx, store.Intent{Target: t.name, ItemID: id, Op: op, Created: s.now()})
+		intentID, err = tx.AddIntent(ctx, store.Intent{Target: t.name, ItemID: v.item.ID, Op: op, Created: s.now()})
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("outbox: %w", err)
 	}
 	return intentID, nil
+}
+
+// refused settles the intent of a write the tracker refused: a terminal
+// error means the tracker wrote nothing, so nothing is in flight, and the
+// key is parked until the config or the item changes. Other errors (a
+// timeout, a 502) leave the outcome unknown and the intent pending.
+func (s *Syncer) refused(ctx context.Context, intent int64, err error) {
+	if !connectors.IsTerminal(err) {
+		return
+	}
+	if aerr := s.ack(ctx, intent); aerr != nil {
+		// Left pending: the next attempt reuses it, or the next start
+		// reconciles the key once more.
+		s.log.Debug("could not settle the intent of a refused write", "intent", intent, "error", aerr)
+	}
 }
 
 // intentIDs lists the key's pending intents.
@@ -322,11 +347,12 @@ func (s *Syncer) closeRemote(ctx context.Context, t *target, v view, rec connect
 	if len(diff) == 0 {
 		return nil
 	}
-	intent, err := s.announce(ctx, t, v.item.ID, store.OpClose)
+	intent, err := s.announce(ctx, t, v, store.OpClose)
 	if err != nil {
 		return err
 	}
 	if _, err := t.conn.Update(ctx, rec.ID, rec.Version, diff); err != nil {
+		s.refused(ctx, intent, err)
 		return fmt.Errorf("close %s on %s: %w", v.item.ID, t.name, err)
 	}
 	return s.store.Tx(ctx, func(tx store.Tx) error { return tx.DeleteIntent(ctx, intent) })
@@ -463,12 +489,13 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 
 	var intent int64
 	if pushing {
-		if intent, err = s.announce(ctx, t, item.ID, store.OpUpdate); err != nil {
+		if intent, err = s.announce(ctx, t, v, store.OpUpdate); err != nil {
 			return "", err
 		}
 		if len(diff) > 0 {
 			updated, err := t.conn.Update(ctx, rec.ID, rec.Version, diff)
 			if err != nil {
+				s.refused(ctx, intent, err)
 				return "", fmt.Errorf("update %s on %s: %w", item.ID, t.name, err)
 			}
 			rec.Version, rec.Updated = updated.Version, updated.Updated
