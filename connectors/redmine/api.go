@@ -104,6 +104,25 @@ type customField struct {
 	PossibleValues []struct {
 		Value string `json:"value"`
 	} `json:"possible_values"`
+	// Trackers are those the field is enabled for, as
+	// /custom_fields.json (administrators only) lists them; trackersKnown
+	// says whether they were read.
+	Trackers      []ref `json:"trackers"`
+	trackersKnown bool
+}
+
+// enabledFor reports whether the field applies to tracker id: true when
+// the trackers are not known.
+func (f customField) enabledFor(id int) bool {
+	if !f.trackersKnown {
+		return true
+	}
+	for _, t := range f.Trackers {
+		if t.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 type user struct {

@@ -214,6 +214,11 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 	if err != nil {
 		return connectors.Record{}, fmt.Errorf("redmine: create the issue for %s: %w", marker, err)
 	}
+	if tracker, ok := c.createTracker(m, ws); marker != "" && ok && !m.marker.enabledFor(tracker) {
+		// Redmine would drop the marker without a word, and the issue
+		// would be adopted as a new item on the next poll.
+		return connectors.Record{}, connectors.Terminalf("redmine: create the issue for %s: custom field %q, which holds backlogd's ids, is not enabled for tracker %q: enable it in Administration › Custom fields › %s › Trackers, or map the item to one of: %s", marker, c.cfg.MarkerField, m.trackers.byID[tracker], c.cfg.MarkerField, strings.Join(c.markedTrackers(m), ", "))
+	}
 	body := payload(ws, map[string]any{
 		"project_id":    m.projectID,
 		"custom_fields": []map[string]any{{"id": m.marker.ID, "value": marker}},
@@ -226,8 +231,15 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 	r.Comments = []connectors.Comment{}
 	if r.Marker != marker {
 		// Redmine silently drops values of a field not enabled for the
-		// project or tracker: without the marker a crash would duplicate.
-		return r, connectors.Terminalf("redmine: created issue #%s for %s but Redmine did not store %q in custom field %q: enable the field for project %s and tracker %s", r.ID, marker, marker, c.cfg.MarkerField, c.cfg.Project, r.Fields.Get(FieldTracker))
+		// project or tracker (a key without admin rights cannot tell
+		// beforehand). Left there, the unmarked issue would be adopted
+		// as a new item next to the one it was made for: delete it.
+		why := fmt.Sprintf("Redmine did not store %q in custom field %q: enable the field for project %s and tracker %s (Administration › Custom fields › %s)", marker, c.cfg.MarkerField, c.cfg.Project, r.Fields.Get(FieldTracker), c.cfg.MarkerField)
+		if err := c.do(ctx, call{method: http.MethodDelete, path: "/issues/" + r.ID + ".json"}); err != nil && !errors.Is(err, connectors.ErrNotFound) {
+			c.log.Error("redmine: an issue created without its marker could not be deleted; delete it by hand or it will be adopted as a duplicate", "issue", r.ID, "item", marker, "error", err)
+			return connectors.Record{}, connectors.Terminalf("redmine: created issue #%s for %s but %s; deleting it failed (%v): delete issue #%s by hand, or it will be adopted as a duplicate", r.ID, marker, why, err, r.ID)
+		}
+		return connectors.Record{}, connectors.Terminalf("redmine: created issue #%s for %s, then deleted it: %s", r.ID, marker, why)
 	}
 	if rest := changed(ws, r); len(rest) > 0 {
 		// Only the status should differ; send whatever did not stick.
@@ -237,6 +249,45 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 		return c.Get(ctx, r.ID)
 	}
 	return r, nil
+}
+
+// createTracker returns the tracker a create with ws names. Without one
+// Redmine takes the first of the project's trackers the user may add
+// issues to, which the connector cannot tell: it answers the project's
+// first only when the marker field is enabled for none of them (the
+// create is then refused whichever Redmine takes), and ok false
+// otherwise, leaving it to the check after the create.
+func (c *Connector) createTracker(m *meta, ws []wireValue) (int, bool) {
+	for _, w := range ws {
+		if w.key == "tracker_id" {
+			id, ok := w.value.(int)
+			return id, ok
+		}
+	}
+	for _, name := range m.trackers.list {
+		if id, ok := m.trackers.id(name); ok && m.marker.enabledFor(id) {
+			return 0, false
+		}
+	}
+	if len(m.trackers.list) == 0 {
+		return 0, false
+	}
+	return m.trackers.id(m.trackers.list[0])
+}
+
+// markedTrackers lists the project's trackers the marker field is
+// enabled for.
+func (c *Connector) markedTrackers(m *meta) []string {
+	var out []string
+	for _, name := range m.trackers.list {
+		if id, ok := m.trackers.id(name); ok && m.marker.enabledFor(id) {
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return []string{"(none: enable the field for a tracker)"}
+	}
+	return out
 }
 
 func fieldList(ws []wireValue) string {
@@ -325,12 +376,26 @@ func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
 	if err != nil {
 		return fmt.Errorf("redmine: mark issue #%s as %s: %w", id, marker, err)
 	}
-	if c.record(m, is).Marker == marker {
+	cur := c.record(m, is)
+	if cur.Marker == marker {
 		return nil
+	}
+	if is.Tracker != nil && !m.marker.enabledFor(is.Tracker.ID) {
+		return connectors.Terminalf("redmine: mark issue #%s as %s: custom field %q, which holds backlogd's ids, is not enabled for tracker %q: enable it in Administration › Custom fields › %s › Trackers", id, marker, c.cfg.MarkerField, is.Tracker.Name, c.cfg.MarkerField)
 	}
 	body := map[string]any{"issue": map[string]any{"custom_fields": []map[string]any{{"id": m.marker.ID, "value": marker}}}}
 	if err := c.put(ctx, id, body); err != nil {
 		return fmt.Errorf("redmine: mark issue #%s as %s: %w", id, marker, err)
+	}
+	// Redmine drops a value of a field not enabled for the issue's
+	// project or tracker and still answers 204: read it back, or the
+	// syncer would take an unmarked issue for a marked one.
+	is, err = c.getIssue(ctx, id, false)
+	if err != nil {
+		return fmt.Errorf("redmine: mark issue #%s as %s: read it back: %w", id, marker, err)
+	}
+	if got := c.record(m, is).Marker; got != marker {
+		return connectors.Terminalf("redmine: mark issue #%s as %s: Redmine did not store it in custom field %q (it holds %q): enable the field for project %s and tracker %s (Administration › Custom fields › %s)", id, marker, c.cfg.MarkerField, got, c.cfg.Project, cur.Fields.Get(FieldTracker), c.cfg.MarkerField)
 	}
 	return nil
 }

@@ -573,3 +573,68 @@ func TestFindByMarkerRefusesAFilterRedmineIgnored(t *testing.T) {
 		}
 	})
 }
+
+// TestTheMarkerNeverGoesMissing: Redmine drops the value of a custom field
+// that is not enabled for the issue's tracker without a word. An issue
+// created so carries no marker: the next poll would adopt it as a new
+// item, next to the one it was made for.
+func TestTheMarkerNeverGoesMissing(t *testing.T) {
+	ctx := context.Background()
+	support := connectors.Fields{}
+	support.Set(FieldSubject, "Asked for support")
+	support.Set(FieldTracker, "Support")
+	onlyBugsAndFeatures := func(s *redminefake.Server) { s.SetTrackers(redminefake.MarkerFieldID, 1, 2) }
+	t.Run("an admin key refuses the create before sending it", func(t *testing.T) {
+		obs := newCounter()
+		b := fakeBackend(onlyBugsAndFeatures)
+		c := b.connect(t, obs)
+		if err := c.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		obs.reset()
+		_, err := c.Create(ctx, "BL-1", support)
+		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
+			t.Fatalf("err = %v; want a terminal error naming the tracker", err)
+		}
+		if w := obs.get("write"); w != 0 {
+			t.Errorf("%d writes; the create should not have been sent", w)
+		}
+	})
+	t.Run("a key that cannot see the fields' trackers deletes what it created", func(t *testing.T) {
+		var srv *redminefake.Server
+		b := fakeBackend(onlyBugsAndFeatures, (*redminefake.Server).WithoutAdminRights, func(s *redminefake.Server) { srv = s })
+		c := b.connect(t, nil)
+		_, err := c.Create(ctx, "BL-1", support)
+		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
+			t.Fatalf("err = %v; want a terminal error naming the tracker", err)
+		}
+		if n := srv.Issues(); n != 0 {
+			t.Errorf("%d issues left in Redmine; an unmarked one would be adopted as a duplicate", n)
+		}
+		if ids, _ := drain(t, c, ""); len(ids) != 0 {
+			t.Errorf("Changes lists %v, which the syncer would adopt", ids)
+		}
+	})
+	t.Run("SetMarker reads the marker back and says when it did not stick", func(t *testing.T) {
+		b := fakeBackend(onlyBugsAndFeatures, (*redminefake.Server).WithoutAdminRights)
+		c := b.connect(t, nil)
+		r, err := c.Create(ctx, "", support)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.SetMarker(ctx, r.ID, "BL-2")
+		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
+			t.Errorf("err = %v; want a terminal error naming the tracker", err)
+		}
+	})
+	t.Run("a tracker with the field is created as before", func(t *testing.T) {
+		b := fakeBackend(onlyBugsAndFeatures)
+		c := b.connect(t, nil)
+		f := support.Clone()
+		f.Set(FieldTracker, "Bug")
+		r, err := c.Create(ctx, "BL-3", f)
+		if err != nil || r.Marker != "BL-3" {
+			t.Errorf("create a Bug: %+v, %v", r, err)
+		}
+	})
+}

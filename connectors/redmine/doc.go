@@ -40,6 +40,12 @@
 //   - Every PUT bumps updated_on, even one that changes nothing: Update
 //     reads the issue, diffs, and sends only what differs, or nothing.
 //   - Create ignores status_id: the issue is created, then its status set.
+//   - A custom field's value is dropped, without an error, on an issue of
+//     a tracker (or project) the field is not enabled for. With an admin
+//     key the connector knows the marker field's trackers and refuses such
+//     a create before sending it; otherwise it deletes an issue that came
+//     back without its marker (the syncer would adopt it as a duplicate)
+//     and reports a terminal error. SetMarker reads the marker back.
 //   - A tracker, a status and a priority are required: a blank priority
 //     is refused (422), a blank tracker or status silently ignored. Blank
 //     ones are never sent, so an item without them takes Redmine's

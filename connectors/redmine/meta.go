@@ -154,6 +154,7 @@ func (c *Connector) load(ctx context.Context) (*meta, error) {
 	case err == nil:
 		for _, f := range l.CustomFields {
 			if f.CustomizedType == "issue" {
+				f.trackersKnown = true
 				m.fieldByID[f.ID] = f
 			}
 		}

@@ -92,6 +92,15 @@ type CustomField struct {
 	// filter on the field and lists issues as if it were not there.
 	IsFilter bool
 	Values   []string // possible values of a list
+	// Trackers are the ids of the trackers the field is enabled for; nil
+	// means all. An issue of another tracker neither shows nor keeps a
+	// value for it: Redmine drops one sent in a write without a word.
+	Trackers []int
+}
+
+// enabledFor reports whether the field applies to issues of tracker id.
+func (f CustomField) enabledFor(tracker int) bool {
+	return f.Trackers == nil || slices.Contains(f.Trackers, tracker)
 }
 
 type project struct {
@@ -243,6 +252,25 @@ func (s *Server) SetFilter(fieldID int, on bool) {
 			s.fields[i].IsFilter = on
 		}
 	}
+}
+
+// SetTrackers enables a custom field for the given trackers only (an
+// administrator's setting: Administration › Custom fields › Trackers).
+func (s *Server) SetTrackers(fieldID int, trackerIDs ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.fields {
+		if s.fields[i].ID == fieldID {
+			s.fields[i].Trackers = append([]int{}, trackerIDs...)
+		}
+	}
+}
+
+// Issues returns how many issues the server holds.
+func (s *Server) Issues() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.issues)
 }
 
 // WithoutAdminRights makes the API key's user an ordinary project

@@ -49,8 +49,14 @@ func (s *Server) route(a *answer) {
 			for _, v := range f.Values {
 				pv = append(pv, map[string]any{"value": v, "label": v})
 			}
+			ts := []named{}
+			for _, tr := range trackers {
+				if f.enabledFor(tr.ID) {
+					ts = append(ts, tr)
+				}
+			}
 			m := map[string]any{"id": f.ID, "name": f.Name, "customized_type": "issue", "field_format": f.Format,
-				"is_filter": f.IsFilter, "multiple": f.Multiple, "visible": true, "trackers": trackers}
+				"is_filter": f.IsFilter, "multiple": f.Multiple, "visible": true, "trackers": ts}
 			if f.Format == "list" {
 				m["possible_values"] = pv
 			}
@@ -216,6 +222,9 @@ func (s *Server) issueJSON(is *Issue, journals bool) map[string]any {
 	}
 	var cfs []any
 	for _, f := range s.fields {
+		if !f.enabledFor(is.TrackerID) {
+			continue // Redmine shows only the fields of the issue's tracker
+		}
 		vs := is.Custom[f.ID]
 		cv := map[string]any{"id": f.ID, "name": f.Name}
 		if f.Multiple {
@@ -493,8 +502,8 @@ func (s *Server) assign(is *Issue, in map[string]json.RawMessage, creating bool)
 		if json.Unmarshal(raw, &cfs) == nil {
 			for _, cv := range cfs {
 				i := slices.IndexFunc(s.fields, func(f CustomField) bool { return f.ID == cv.ID })
-				if i < 0 {
-					continue // unknown custom field ids are ignored
+				if i < 0 || !s.fields[i].enabledFor(is.TrackerID) {
+					continue // unknown fields, and those of other trackers, are ignored
 				}
 				f := s.fields[i]
 				var vs []string
