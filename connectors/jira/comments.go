@@ -36,7 +36,16 @@ func (c *Connector) CreateComment(ctx context.Context, recordID string, cm conne
 	if err := c.do(ctx, call{op: "comment on " + recordID, method: http.MethodPost, path: issuePath(m, recordID) + "/comment", in: body, out: &out}); err != nil {
 		return connectors.Comment{}, err
 	}
-	return c.comment(ctx, m, &out), nil
+	got, err := c.comment(ctx, m, &out)
+	if err != nil {
+		// The comment exists: failing now would have the syncer send it
+		// again. Its body is what was sent; the next read renders it.
+		got = connectors.Comment{ID: out.ID, Body: cm.Body, Created: parseTime(out.Created), Updated: parseTime(out.Updated), Internal: cm.Internal}
+		if out.Author != nil {
+			got.Author = c.users.seen(m.cloud, out.Author)
+		}
+	}
+	return got, nil
 }
 
 // UpdateComment implements connectors.Connector. Jira replaces a

@@ -126,7 +126,11 @@ func (c *Connector) record(ctx context.Context, m *meta, is *issue) (connectors.
 	f := connectors.Fields{}
 	get := func(k string) json.RawMessage { return is.Fields[k] }
 	f.Set(FieldSummary, str(get("summary")))
-	f.Set(FieldDescription, c.fromJira(ctx, m, get("description")))
+	desc, err := c.fromJira(ctx, m, get("description"))
+	if err != nil {
+		return connectors.Record{}, fmt.Errorf("jira: read the description of %s: %w", is.Key, err)
+	}
+	f.Set(FieldDescription, desc)
 	f.Set(FieldIssueType, label(get("issuetype")))
 	f.Set(FieldStatus, label(get("status")))
 	f.Set(FieldResolution, label(get("resolution")))
@@ -168,7 +172,11 @@ func (c *Connector) record(ctx context.Context, m *meta, is *issue) (connectors.
 		if m.custom[name].id != id {
 			name = id // shared name: by id
 		}
-		f.Set(name, c.customValues(ctx, m, fi, raw)...)
+		vs, err := c.customValues(ctx, m, fi, raw)
+		if err != nil {
+			return connectors.Record{}, fmt.Errorf("jira: read %s of %s: %w", fi.name, is.Key, err)
+		}
+		f.Set(name, vs...)
 	}
 	if raw, ok := is.Properties[markerProperty]; ok {
 		var p struct {
@@ -215,23 +223,29 @@ func (c *Connector) user(m *meta, raw json.RawMessage) string {
 	return c.users.seen(m.cloud, &u)
 }
 
-// customValues reads a custom field's value as record strings.
-func (c *Connector) customValues(ctx context.Context, m *meta, fi fieldInfo, raw json.RawMessage) []string {
+// customValues reads a custom field's value as record strings. It fails
+// only when reading it needs a look-up that failed: a value rendered
+// another way would read as an edit in Jira.
+func (c *Connector) customValues(ctx context.Context, m *meta, fi fieldInfo, raw json.RawMessage) ([]string, error) {
 	if fi.customType == epicLinkType {
 		// The Epic Link holds the epic's key; records hold issue ids.
 		key := str(raw)
-		if id, err := c.idOfKey(ctx, key); err == nil {
-			return []string{id}
+		id, err := c.idOfKey(ctx, key)
+		switch {
+		case err == nil:
+			return []string{id}, nil
+		case isNotFound(err):
+			return []string{key}, nil // an epic deleted or out of sight
 		}
-		return []string{key}
+		return nil, err
 	}
 	switch {
 	case fi.typ == "user":
-		return nonEmpty(c.user(m, raw))
+		return nonEmpty(c.user(m, raw)), nil
 	case fi.typ == "array":
 		var vs []json.RawMessage
 		if json.Unmarshal(raw, &vs) != nil {
-			return nil
+			return nil, nil
 		}
 		var out []string
 		for _, v := range vs {
@@ -239,30 +253,35 @@ func (c *Connector) customValues(ctx context.Context, m *meta, fi fieldInfo, raw
 				out = append(out, c.user(m, v))
 				continue
 			}
-			out = append(out, c.scalar(ctx, m, fi, v))
+			x, err := c.scalar(ctx, m, fi, v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, x)
 		}
 		out = slices.DeleteFunc(out, func(s string) bool { return s == "" })
 		slices.Sort(out)
-		return out
+		return out, nil
 	}
-	return nonEmpty(c.scalar(ctx, m, fi, raw))
+	x, err := c.scalar(ctx, m, fi, raw)
+	return nonEmpty(x), err
 }
 
 // scalar reads one value: a number, a string, a document (text areas on
 // Cloud are ADF), or an object's display value (options, teams,
 // versions).
-func (c *Connector) scalar(ctx context.Context, m *meta, fi fieldInfo, raw json.RawMessage) string {
+func (c *Connector) scalar(ctx context.Context, m *meta, fi fieldInfo, raw json.RawMessage) (string, error) {
 	t := strings.TrimSpace(string(raw))
 	switch {
 	case t == "" || t == "null":
-		return ""
+		return "", nil
 	case t[0] == '"':
-		return str(raw)
+		return str(raw), nil
 	case t == "true" || t == "false":
-		return t
+		return t, nil
 	case t[0] == '-' || t[0] >= '0' && t[0] <= '9':
 		if n, err := strconv.ParseFloat(t, 64); err == nil {
-			return formatNumber(n)
+			return formatNumber(n), nil
 		}
 	case t[0] == '{':
 		var probe struct {
@@ -279,10 +298,10 @@ func (c *Connector) scalar(ctx context.Context, m *meta, fi fieldInfo, raw json.
 			c.learnOption(fi.id, l, fmt.Sprint(probe.ID))
 		}
 		if l != "" {
-			return l
+			return l, nil
 		}
 	}
-	return t
+	return t, nil
 }
 
 func formatNumber(n float64) string { return strconv.FormatFloat(n, 'f', -1, 64) }

@@ -3,10 +3,13 @@ package jira
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/backlogd/backlogd/connectors"
@@ -309,4 +312,73 @@ func TestMentionsInBodies(t *testing.T) {
 	if got := r.Fields.Get(FieldDescription); got != "Ping @here, @team and @alice@acme.com; mail bob@acme.com." {
 		t.Errorf("read back %q", got)
 	}
+}
+
+// failUserLookups answers Cloud's GET /rest/api/3/user with status while
+// armed, as Jira does under load (429) or in an outage (5xx).
+type failUserLookups struct {
+	next   http.RoundTripper
+	status atomic.Int32
+}
+
+func (f *failUserLookups) RoundTrip(r *http.Request) (*http.Response, error) {
+	if st := int(f.status.Load()); st != 0 && r.URL.Path == "/rest/api/3/user" {
+		h := http.Header{"Content-Type": {"application/json"}}
+		if st == http.StatusTooManyRequests {
+			// A burst limit slows the endpoint, not the whole target.
+			h.Set("Retry-After", "60")
+			h.Set("RateLimit-Reason", "jira-burst-based")
+		}
+		return &http.Response{StatusCode: st, Status: http.StatusText(st), Header: h, Request: r,
+			Body: io.NopCloser(strings.NewReader(`{"errorMessages":["try later"]}`))}, nil
+	}
+	return f.next.RoundTrip(r)
+}
+
+// TestAMentionIsRenderedTheSameOnEveryRead: a mention names a person by
+// account id; the record names them as the user map does (an e-mail). If
+// a failed look-up rendered it differently ("@Alice Martin"), the
+// description would read as a remote edit, be written back and fanned out,
+// and flip back on the next read.
+func TestAMentionIsRenderedTheSameOnEveryRead(t *testing.T) {
+	ctx := context.Background()
+	doc := `{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Ping "},` +
+		`{"type":"mention","attrs":{"id":"` + jirafake.Alice.AccountID + `","text":"@Alice Martin"}}]}]}`
+	var lookups *failUserLookups
+	c, srv := newFake(t, jirafake.Options{Flavor: jirafake.Cloud}, func(cfg *Config) {
+		lookups = &failUserLookups{next: cfg.Base}
+		cfg.Base = lookups
+	})
+	key := srv.AddIssue(jirafake.Issue{Summary: "x", Description: json.RawMessage(doc), Creator: jirafake.Bob.AccountID})
+	for _, st := range []int{http.StatusTooManyRequests, http.StatusBadGateway} {
+		lookups.status.Store(int32(st))
+		r, err := c.Get(ctx, key)
+		if err == nil {
+			t.Fatalf("with the look-up answered %d, Get read the description as %q; want a failed read, retried later", st, r.Fields.Get(FieldDescription))
+		}
+		if connectors.IsTerminal(err) {
+			t.Errorf("with the look-up answered %d: %v is terminal; it is retried", st, err)
+		}
+	}
+	lookups.status.Store(0)
+	r, err := c.Get(ctx, key)
+	if err != nil || r.Fields.Get(FieldDescription) != "Ping @alice@acme.com" {
+		t.Errorf("once the look-up works: %q, %v; want the user map's name", r.Fields.Get(FieldDescription), err)
+	}
+
+	t.Run("a user Jira does not know is rendered by account id, and not asked for again", func(t *testing.T) {
+		gone := "5b10a2844c20165700ede99z"
+		key := srv.AddIssue(jirafake.Issue{Summary: "y", Creator: jirafake.Bob.AccountID,
+			Description: json.RawMessage(strings.ReplaceAll(doc, jirafake.Alice.AccountID, gone))})
+		for i := range 2 {
+			srv.ResetStats()
+			r, err := c.Get(ctx, key)
+			if err != nil || r.Fields.Get(FieldDescription) != "Ping @"+gone {
+				t.Errorf("read %d: %q, %v; want the account id", i+1, r.Fields.Get(FieldDescription), err)
+			}
+			if n := srv.Stats().ByClass["user"]; i == 1 && n != 0 {
+				t.Errorf("read %d looked the deleted user up again (%d requests)", i+1, n)
+			}
+		}
+	})
 }

@@ -81,7 +81,11 @@ func (c *Connector) complete(ctx context.Context, m *meta, is *issue) (connector
 	}
 	rec.Comments = []connectors.Comment{}
 	for i := range all {
-		rec.Comments = append(rec.Comments, c.comment(ctx, m, &all[i]))
+		cm, err := c.comment(ctx, m, &all[i])
+		if err != nil {
+			return connectors.Record{}, fmt.Errorf("jira: read comment %s of %s: %w", all[i].ID, is.Key, err)
+		}
+		rec.Comments = append(rec.Comments, cm)
 	}
 	return rec, nil
 }
@@ -101,20 +105,25 @@ type jiraComment struct {
 }
 
 // comment turns a Jira comment into a record comment; any visibility
-// restriction makes it internal.
-func (c *Connector) comment(ctx context.Context, m *meta, jc *jiraComment) connectors.Comment {
+// restriction makes it internal. It fails when a mention in the body
+// could not be looked up (see fromJira).
+func (c *Connector) comment(ctx context.Context, m *meta, jc *jiraComment) (connectors.Comment, error) {
 	author := ""
 	if jc.Author != nil {
 		author = c.users.seen(m.cloud, jc.Author)
 	}
+	body, err := c.fromJira(ctx, m, jc.Body)
+	if err != nil {
+		return connectors.Comment{}, err
+	}
 	return connectors.Comment{
 		ID:       jc.ID,
 		Author:   author,
-		Body:     c.fromJira(ctx, m, jc.Body),
+		Body:     body,
 		Created:  parseTime(jc.Created),
 		Updated:  parseTime(jc.Updated),
 		Internal: jc.Visibility != nil && jc.Visibility.Value != "",
-	}
+	}, nil
 }
 
 // markerProperties is the create body's entity properties.

@@ -138,22 +138,36 @@ func pick(us []gojira.User, name string) *gojira.User {
 
 // nameOf returns the record name of the user with Jira id id (for
 // mentions): Data Center ids are user names already; Cloud account ids
-// are looked up once.
-func (d *directory) nameOf(ctx context.Context, m *meta, id string) (string, bool) {
+// are looked up once. A user Jira does not know (deleted, or hidden from
+// the integration user) is named by the account id, and that is
+// remembered too. Any other failure (a rate limit, an outage) is an
+// error: a read rendering the mention otherwise ("@Display Name") would
+// change the text, which the syncer would take for an edit in Jira and
+// write back everywhere, and the next read would flip it back.
+func (d *directory) nameOf(ctx context.Context, m *meta, id string) (string, error) {
 	d.mu.Lock()
 	name, ok := d.byID[id]
 	d.mu.Unlock()
 	if ok {
-		return name, true
+		return name, nil
 	}
 	if !m.cloud {
-		return id, true
+		return id, nil
 	}
 	var u gojira.User
-	if err := d.c.do(ctx, call{op: "read user " + id, method: http.MethodGet, path: "rest/api/3/user", query: url.Values{"accountId": {id}}, out: &u}); err != nil {
-		return "", false
+	err := d.c.do(ctx, call{op: "read user " + id + " mentioned in a body", method: http.MethodGet, path: "rest/api/3/user", query: url.Values{"accountId": {id}}, out: &u})
+	switch {
+	case errors.Is(err, connectors.ErrNotFound):
+		d.mu.Lock()
+		d.byID[id] = id
+		d.mu.Unlock()
+		return id, nil
+	case err != nil:
+		return "", err
+	case u.AccountID == "":
+		u.AccountID = id
 	}
-	return d.seen(true, &u), true
+	return d.seen(true, &u), nil
 }
 
 // mentions is a markup.Mentions over names resolved beforehand, so the
@@ -198,15 +212,17 @@ func (c *Connector) mentionsIn(ctx context.Context, m *meta, md string) markup.M
 }
 
 // mentionsOf resolves the users a Jira body mentions, for a read.
-func (c *Connector) mentionsOf(ctx context.Context, m *meta, ids []string) markup.Mentions {
+func (c *Connector) mentionsOf(ctx context.Context, m *meta, ids []string) (markup.Mentions, error) {
 	x := mentions{ids: map[string]userRef{}, names: map[string]string{}}
 	for _, id := range ids {
-		if n, ok := c.users.nameOf(ctx, m, id); ok {
-			x.names[id] = n
-			x.ids[n] = userRef{id: id, display: n}
+		n, err := c.users.nameOf(ctx, m, id)
+		if err != nil {
+			return nil, err
 		}
+		x.names[id] = n
+		x.ids[n] = userRef{id: id, display: n}
 	}
-	return x
+	return x, nil
 }
 
 // toJira converts canonical Markdown into the body Jira takes: ADF on
@@ -224,25 +240,33 @@ func (c *Connector) toJira(ctx context.Context, m *meta, md string) any {
 
 // fromJira converts a body Jira sent (ADF, wiki markup, or null) into
 // canonical Markdown. A body that is not what the product sends is kept
-// as text rather than lost.
-func (c *Connector) fromJira(ctx context.Context, m *meta, raw []byte) string {
+// as text rather than lost. It fails only when a mentioned user could
+// not be looked up: the read is then retried rather than made with a
+// mention rendered another way.
+func (c *Connector) fromJira(ctx context.Context, m *meta, raw []byte) (string, error) {
 	t := strings.TrimSpace(string(raw))
 	if t == "" || t == "null" {
-		return ""
+		return "", nil
 	}
 	if strings.HasPrefix(t, "{") {
-		ms := c.mentionsOf(ctx, m, markup.ADFMentions(raw))
+		ms, err := c.mentionsOf(ctx, m, markup.ADFMentions(raw))
+		if err != nil {
+			return "", err
+		}
 		md, err := markup.FromADF(raw, ms)
 		if err == nil {
-			return md
+			return md, nil
 		}
 		c.log.Warn("jira: a body is not an ADF document; keeping it as text", "error", err)
-		return t
+		return t, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return t
+		return t, nil
 	}
-	ms := c.mentionsOf(ctx, m, markup.WikiMentions(s))
-	return markup.FromWiki(s, ms)
+	ms, err := c.mentionsOf(ctx, m, markup.WikiMentions(s))
+	if err != nil {
+		return "", err
+	}
+	return markup.FromWiki(s, ms), nil
 }
