@@ -24,9 +24,15 @@ func (s *suite) lostCreate(t *testing.T) {
 	if connectors.IsTerminal(err) {
 		t.Errorf("a create whose answer was lost is reported terminal (%v); the syncer must look the marker up and retry, not park the item", err)
 	}
-	got, err := c.FindByMarker(ctx, m)
+	// The syncer that retries may be another process (a restart, a lease
+	// handed over): ask a connector that remembers nothing of the create.
+	finder, who := c, "the connector that made the create"
+	if s.h.Reconnect != nil {
+		finder, who = s.h.Reconnect(t, c), "a new connector on the same project"
+	}
+	got, err := finder.FindByMarker(ctx, m)
 	if err != nil {
-		t.Fatalf("FindByMarker(%s) after a create whose answer was lost: %v; the syncer would create a duplicate", m, err)
+		t.Fatalf("FindByMarker(%s), asked of %s, after a create whose answer was lost: %v; the syncer would create a duplicate", m, who, err)
 	}
 	if got.Marker != m || got.Fields.Get(s.h.TitleField) != f.Get(s.h.TitleField) {
 		t.Errorf("FindByMarker(%s) found record %s with marker %q titled %q, want the lost create's title %q", m, got.ID, got.Marker, got.Fields.Get(s.h.TitleField), f.Get(s.h.TitleField))

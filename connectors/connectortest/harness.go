@@ -17,6 +17,12 @@ type Harness struct {
 	// records it created itself).
 	New func(t *testing.T) connectors.Connector
 
+	// Reconnect returns a new connector on the project c works on, as a
+	// restarted daemon or another replica would make it: it shares no
+	// memory with c (nil: the subtests that need one use c itself, and
+	// cannot tell what c remembers from what the tracker holds).
+	Reconnect func(t *testing.T, c connectors.Connector) connectors.Connector
+
 	// Sample returns writable native fields for the i-th record the suite
 	// creates (i counts from 0); Sample(i)[TitleField] must be unique per
 	// i. Every field must read back as written (multi-valued fields in

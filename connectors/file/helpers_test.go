@@ -191,6 +191,10 @@ func harness() connectortest.Harness {
 			cur = newFixture(t, WithPageSize(3))
 			return cur.c
 		},
+		// A new connector on the same directory, as a restarted daemon.
+		Reconnect: func(t *testing.T, _ connectors.Connector) connectors.Connector {
+			return openFixture(t, cur.dir, WithPageSize(3)).c
+		},
 		Sample:     sample,
 		TitleField: "title",
 		MultiField: "labels",

@@ -27,6 +27,9 @@ func fakeHarness() connectortest.Harness {
 				func(cfg *Config) { cfg.PageSize = 3 })
 			return c
 		},
+		Reconnect: func(t *testing.T, c connectors.Connector) connectors.Connector {
+			return connectFake(t, srv, func(cfg *Config) { cfg.PageSize = 3 })
+		},
 		Sample:     sample,
 		TitleField: FieldTitle,
 		MultiField: FieldLabels,
@@ -152,6 +155,13 @@ func TestLiveConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			return c
+		},
+		Reconnect: func(t *testing.T, c connectors.Connector) connectors.Connector {
+			again, err := New(c.(*Connector).cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return again
 		},
 		Sample:     sample,
 		TitleField: FieldTitle,

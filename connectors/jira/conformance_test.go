@@ -28,6 +28,7 @@ func fakeHarness(fl jirafake.Flavor, tune ...func(*jirafake.Options)) connectort
 			c, srv = newFake(t, o, func(cfg *Config) { cfg.PageSize = 3 })
 			return c
 		},
+		Reconnect:  reconnect,
 		Sample:     sample,
 		TitleField: FieldSummary,
 		MultiField: FieldLabels,
@@ -42,6 +43,16 @@ func fakeHarness(fl jirafake.Flavor, tune ...func(*jirafake.Options)) connectort
 		RejectNext:           func(t *testing.T) { srv.RejectNext() },
 		CrashAfterNextCreate: func(t *testing.T) { srv.CrashAfterNextCreate() },
 	}
+}
+
+// reconnect makes a new connector with c's config: a restarted daemon or
+// another replica, remembering nothing c saw.
+func reconnect(t *testing.T, c connectors.Connector) connectors.Connector {
+	again, err := New(c.(*Connector).cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return again
 }
 
 // personEdit applies native fields to a fake issue as Jira's editor
@@ -174,6 +185,7 @@ func TestLiveConformance(t *testing.T) {
 			}
 			return f
 		},
+		Reconnect:  reconnect,
 		TitleField: FieldSummary,
 		MultiField: FieldLabels,
 		PageSize:   3,

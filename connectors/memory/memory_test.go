@@ -26,6 +26,9 @@ func harness(o Options) connectortest.Harness {
 			tr = New(o)
 			return tr
 		},
+		// The tracker is the connector's whole state: a connector that
+		// remembers nothing else is the tracker itself.
+		Reconnect:  func(t *testing.T, c connectors.Connector) connectors.Connector { return c },
 		Sample:     sample,
 		TitleField: "title",
 		MultiField: "labels",

@@ -410,7 +410,14 @@ func (a *adminClient) project(t *testing.T, ident string) {
 // harness adapts a backend to the shared conformance suite.
 func (b backend) harness() connectortest.Harness {
 	return connectortest.Harness{
-		New:                  func(t *testing.T) connectors.Connector { return b.connect(t, nil) },
+		New: func(t *testing.T) connectors.Connector { return b.connect(t, nil) },
+		Reconnect: func(t *testing.T, c connectors.Connector) connectors.Connector {
+			again, err := New(c.(*Connector).cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return again
+		},
 		Sample:               sample,
 		TitleField:           FieldSubject,
 		MultiField:           "Teams",
