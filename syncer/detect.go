@@ -62,6 +62,9 @@ func (s *Syncer) PollTarget(ctx context.Context, t *target) error {
 	for {
 		page, err := t.conn.Changes(ctx, cursor)
 		if err != nil {
+			if ctx.Err() == nil {
+				t.setListing(false)
+			}
 			return fmt.Errorf("list changes: %w", err)
 		}
 		for _, rec := range page.Records {
@@ -88,7 +91,7 @@ func (s *Syncer) PollTarget(ctx context.Context, t *target) error {
 		}
 	}
 	t.mu.Lock()
-	t.lastPoll, t.reached, t.lastError = s.now(), true, ""
+	t.lastPoll, t.reached, t.lastError, t.listing = s.now(), true, "", true
 	t.mu.Unlock()
 	s.metrics.FullSync(t.name, s.now())
 	return nil

@@ -370,3 +370,119 @@ func TestTheOutboxHoldsOneIntentPerWriteInFlightAndNoneForARefusedOne(t *testing
 		}
 	})
 }
+
+// noAccess is a tracker the token lost access to, as GitHub and Jira
+// answer it: every record reads as not found (404), and listings fail.
+type noAccess struct {
+	connectors.Connector
+	mu   sync.Mutex
+	lost bool
+}
+
+func (n *noAccess) set(lost bool) {
+	n.mu.Lock()
+	n.lost = lost
+	n.mu.Unlock()
+}
+
+func (n *noAccess) isLost() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.lost
+}
+
+func (n *noAccess) Get(ctx context.Context, id string) (connectors.Record, error) {
+	if n.isLost() {
+		return connectors.Record{}, fmt.Errorf("get %s: 404 Not Found: %w", id, connectors.ErrNotFound)
+	}
+	return n.Connector.Get(ctx, id)
+}
+
+func (n *noAccess) Changes(ctx context.Context, cursor string) (connectors.Page, error) {
+	if n.isLost() {
+		return connectors.Page{}, fmt.Errorf("list issues: 404 Not Found (the token cannot see the repository)")
+	}
+	return n.Connector.Changes(ctx, cursor)
+}
+
+func (n *noAccess) FindByMarker(ctx context.Context, marker string) (connectors.Record, error) {
+	if n.isLost() {
+		return connectors.Record{}, fmt.Errorf("search %s: 422 the repository cannot be searched", marker)
+	}
+	return n.Connector.FindByMarker(ctx, marker)
+}
+
+func TestARecordIsMarkedGoneOnlyOnceTheTrackerConfirmsIt(t *testing.T) {
+	const (
+		unlink   = "client: c\ntarget: c\nscope: all\nadopt: none\nfields:\n  title: title\n"
+		recreate = "client: c\ntarget: c\nscope: all\nadopt: none\non_remote_delete: recreate\nfields:\n  title: title\n"
+	)
+	setup := func(t *testing.T, client string) (*small, *noAccess, connectors.Record) {
+		var n *noAccess
+		w := newSmall(t, map[string]string{"c": client}, func(_ string, c connectors.Connector) connectors.Connector {
+			n = &noAccess{Connector: c}
+			return n
+		})
+		w.edit("BL-1", func(it *backlog.Item) { it.Title = "one" })
+		if err := w.syncOnce(); err != nil {
+			t.Fatal(err)
+		}
+		return w, n, w.trackers["c"].Records()[0]
+	}
+	t.Run("a record deleted in the tracker is gone", func(t *testing.T) {
+		w, _, rec := setup(t, unlink)
+		w.trackers["c"].Delete(rec.ID)
+		if err := w.syncOnce(); err != nil {
+			t.Fatal(err)
+		}
+		if l := w.link("c", "BL-1"); l.State != store.LinkGone {
+			t.Errorf("after the record was deleted the link is %s, want gone", l.State)
+		}
+	})
+	t.Run("a record deleted in the tracker under recreate comes back", func(t *testing.T) {
+		w, _, rec := setup(t, recreate)
+		w.trackers["c"].Delete(rec.ID)
+		if err := w.syncOnce(); err != nil {
+			t.Fatal(err)
+		}
+		recs := w.trackers["c"].Records()
+		if len(recs) != 1 || recs[0].ID == rec.ID || w.link("c", "BL-1").RemoteID != recs[0].ID {
+			t.Errorf("after the record was deleted (on_remote_delete: recreate) the tracker holds %v, want one new record, linked", recs)
+		}
+	})
+	t.Run("a 404 while the tracker answers no listing either leaves the link alone", func(t *testing.T) {
+		w, n, rec := setup(t, unlink)
+		n.set(true)
+		w.edit("BL-1", func(it *backlog.Item) { it.Title = "two" })
+		if err := w.syncOnce(); err == nil {
+			t.Error("SyncOnce reported no failure while the tracker answered nothing")
+		}
+		if l := w.link("c", "BL-1"); l.State != store.LinkActive || l.RemoteID != rec.ID {
+			t.Fatalf("after a lost access the link is %s to %s, want still active to %s", l.State, l.RemoteID, rec.ID)
+		}
+		n.set(false) // access restored
+		if err := w.syncOnce(); err != nil {
+			t.Fatal(err)
+		}
+		recs := w.trackers["c"].Records()
+		if len(recs) != 1 || recs[0].Fields.Get("title") != "two" {
+			t.Errorf("after access came back the tracker holds %v, want the one record with the edit", recs)
+		}
+	})
+	t.Run("a record moved to a new id is followed by its marker", func(t *testing.T) {
+		w, _, rec := setup(t, unlink)
+		// A transfer: the record is gone under its id, and a record with
+		// the same marker and content appears under another.
+		moved := w.trackers["c"].AddRecord("BL-1", rec.Fields)
+		w.trackers["c"].Delete(rec.ID)
+		if err := w.syncOnce(); err != nil {
+			t.Fatal(err)
+		}
+		if l := w.link("c", "BL-1"); l.State != store.LinkActive || l.RemoteID != moved.ID {
+			t.Errorf("after the move the link is %s to %s, want active to the moved record %s", l.State, l.RemoteID, moved.ID)
+		}
+		if got := w.trackers["c"].Len(); got != 1 {
+			t.Errorf("the tracker holds %d records after the move, want the moved one only", got)
+		}
+	})
+}

@@ -34,6 +34,9 @@ type view struct {
 	hasLink bool
 	parked  map[backlog.Field]store.Conflict // open manual conflicts by field
 	intents []store.Intent
+	// relinked says the link names a record other than the stored link's
+	// (found by marker): sync stores it whatever the merge finds.
+	relinked bool
 }
 
 func (s *Syncer) read(ctx context.Context, t *target, id string) (view, error) {
@@ -106,7 +109,7 @@ func (s *Syncer) reconcile(ctx context.Context, t *target, id string) (string, e
 
 	rec, err := t.conn.Get(ctx, v.link.RemoteID)
 	if errors.Is(err, connectors.ErrNotFound) {
-		return s.remoteGone(ctx, t, v)
+		return s.remoteMissing(ctx, t, v, inScope, err)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read %s %s: %w", t.name, v.link.RemoteID, err)
@@ -115,6 +118,52 @@ func (s *Syncer) reconcile(ctx context.Context, t *target, id string) (string, e
 		return s.scopeExit(ctx, t, v, rec)
 	}
 	return s.sync(ctx, t, v, rec)
+}
+
+// remoteMissing handles a linked record the tracker reports as not found.
+// A 404 alone does not say the record was deleted: GitHub and Jira also
+// answer 404 for a record the token lost access to, and marking the link
+// gone then would unlink it for good (or, under recreate, duplicate it
+// once access is back). So the tracker must confirm: it still answers
+// listings (the target's last poll succeeded), and no record carries the
+// item's marker. A record found by marker under another id was moved (a
+// GitHub transfer, a Jira project move) and is followed; anything else is
+// a transient error, retried with back-off.
+func (s *Syncer) remoteMissing(ctx context.Context, t *target, v view, inScope bool, getErr error) (string, error) {
+	if !t.listingWorks() {
+		return "", fmt.Errorf("read %s %s: %v; not taken as a deletion while the target's last listing failed too (a token that lost access reads every record as not found)",
+			t.name, v.link.RemoteID, getErr)
+	}
+	rec, err := t.conn.FindByMarker(ctx, v.item.ID)
+	switch {
+	case errors.Is(err, connectors.ErrNotFound):
+		return s.remoteGone(ctx, t, v)
+	case err != nil:
+		return "", fmt.Errorf("read %s %s: %v; looking for its marker %s to confirm the deletion: %w", t.name, v.link.RemoteID, getErr, v.item.ID, err)
+	case rec.ID == v.link.RemoteID:
+		return "", fmt.Errorf("read %s %s: %v, yet a search finds it by its marker %s: taken as transient", t.name, v.link.RemoteID, getErr, v.item.ID)
+	}
+	if other, err := s.activeLinkOf(ctx, t, rec.ID); err != nil {
+		return "", err
+	} else if other != "" && other != v.item.ID {
+		return "", connectors.Terminalf("%s %s (%s) carries the marker of %s but is linked to %s; "+
+			"set its marker back to %s, or cancel the item that duplicates it", t.name, rec.Key, rec.ID, v.item.ID, other, other)
+	}
+	s.log.Info("record moved: following it by its marker", "target", t.name, "item", v.item.ID, "from", v.link.RemoteID, "to", rec.ID)
+	// The fields' base still holds (the record moved with them); comment
+	// ids may not survive a move, and a comment link whose tracker comment
+	// is missing would read as a deletion, so the comments are matched
+	// again by their text.
+	v.link.RemoteID, v.link.RemoteKey, v.link.URL, v.link.Comments = rec.ID, rec.Key, rec.URL, nil
+	v.relinked = true
+	if !inScope {
+		return s.scopeExit(ctx, t, v, rec)
+	}
+	res, err := s.sync(ctx, t, v, rec)
+	if err == nil && res == resultNone {
+		res = resultRelinked
+	}
+	return res, err
 }
 
 // createOrRelink links an in-scope item that has no record yet. It looks
@@ -135,7 +184,7 @@ func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string,
 				"set its marker back to %s, or cancel the item that duplicates it", t.name, rec.Key, rec.ID, v.item.ID, other, other)
 		}
 		v.link = store.Link{Target: t.name, ItemID: v.item.ID, RemoteID: rec.ID}
-		v.hasLink = true
+		v.hasLink, v.relinked = true, true
 		s.metrics.Created(t.name, "relinked")
 		res, err := s.sync(ctx, t, v, rec)
 		if err == nil {
@@ -526,7 +575,7 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 	link.Base = m.Base
 	link.Comments = links
 	link.RemoteVersion, link.RemoteUpdated = rec.Version, rec.Updated
-	if pushing || pulled || !link.Base.Equal(v.link.Base) || link.State != v.link.State || len(v.intents) > 0 ||
+	if pushing || pulled || v.relinked || !link.Base.Equal(v.link.Base) || link.State != v.link.State || len(v.intents) > 0 ||
 		link.RemoteVersion != v.link.RemoteVersion || !slices.Equal(link.Comments, v.link.Comments) {
 		link.SyncedAt = s.now()
 		acks := []int64{intent}

@@ -89,6 +89,10 @@ type target struct {
 	lastPoll  time.Time
 	lastError string
 	reached   bool
+	// listing is whether the target's last listing of changes succeeded:
+	// the tracker answers for the project, so a record it reports as not
+	// found is not a token that lost access (reconcile.go: remoteMissing).
+	listing bool
 	// waiting holds, per parent item id, the children whose parent field
 	// waits for the parent's record on this target.
 	waiting map[string][]string
@@ -305,6 +309,20 @@ func (t *target) fail(key string, ceiling time.Duration) time.Duration {
 		d = ceiling
 	}
 	return d/2 + time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+// setListing records whether the target's last listing succeeded.
+func (t *target) setListing(ok bool) {
+	t.mu.Lock()
+	t.listing = ok
+	t.mu.Unlock()
+}
+
+// listingWorks reports whether the target's last listing succeeded.
+func (t *target) listingWorks() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.listing
 }
 
 func (t *target) setError(err error) {
