@@ -86,6 +86,20 @@ func digest(is *issue) uint32 {
 	return h.Sum32()
 }
 
+// forgetBefore drops the issues returned with an updated_at before
+// since: a query from since cannot list them again unless they change,
+// and then their updated_at is newer. Done whenever since moves, so a
+// long first listing does not carry every issue it listed in the cursor
+// the syncer stores after each page.
+func (c *cursor) forgetBefore(since time.Time) {
+	for n, t := range c.Seen {
+		if t.Before(since) {
+			delete(c.Seen, n)
+			delete(c.Sums, n)
+		}
+	}
+}
+
 func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	if s == "" {
@@ -187,6 +201,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		page.More = true
 	case resp.NextPage != 0 && last.After(cs.Since):
 		cs.Since, cs.Page = last, 1
+		cs.forgetBefore(cs.Since)
 		page.More = true
 	case resp.NextPage != 0:
 		// A whole page shares the second Since: page through everything
@@ -226,12 +241,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		if since.After(cs.Since) {
 			cs.Since = since
 		}
-		for n, t := range cs.Seen {
-			if t.Before(cs.Since) {
-				delete(cs.Seen, n)
-				delete(cs.Sums, n)
-			}
-		}
+		cs.forgetBefore(cs.Since)
 		if cs.Full && cs.Pass == c.pass {
 			c.mu.Lock()
 			c.index.complete = true

@@ -304,3 +304,40 @@ func TestIdlePollsAfterABurstOfMoreThanAPageCostNoQuota(t *testing.T) {
 		t.Errorf("after an edit: %v, want [42]", ids)
 	}
 }
+
+// TestTheCursorStaysSmallDuringALongFirstListing: the syncer stores the
+// cursor after every page. The issues already returned are kept only
+// while a query can return them again (updated at or after since), so a
+// first listing of a large repository does not write a cursor naming
+// every issue it has listed so far.
+func TestTheCursorStaysSmallDuringALongFirstListing(t *testing.T) {
+	const pageSize, issues = 3, 60
+	c, srv := newFake(t, githubfake.Options{Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = pageSize })
+	for i := range issues {
+		srv.Advance(time.Second)
+		srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Issue %d", i)})
+	}
+	cursor, most, listed := "", 0, 0
+	for range 1000 {
+		p, err := c.Changes(context.Background(), cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed += len(p.Records)
+		cursor = p.Cursor
+		cs, err := decodeCursor(cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		most = max(most, len(cs.Seen))
+		if !p.More {
+			break
+		}
+	}
+	if listed != issues {
+		t.Fatalf("listed %d issues, want %d", listed, issues)
+	}
+	if most > 2*pageSize {
+		t.Errorf("a cursor held %d issues already returned; with a page of %d in distinct seconds it needs at most a page's worth", most, pageSize)
+	}
+}

@@ -121,6 +121,20 @@ func (c cursor) repeats(rec connectors.Record) bool {
 	return !known || sum == d
 }
 
+// forgetBefore drops the issues returned with an updated time before
+// from, the lower bound of the next query: it cannot list them again
+// unless they change, and then their time is newer. Done whenever the
+// window moves, so a long first listing does not carry every issue it
+// listed in the cursor the syncer stores after each page.
+func (c *cursor) forgetBefore(from time.Time) {
+	for id, ms := range c.Seen {
+		if time.UnixMilli(ms).Before(from) {
+			delete(c.Seen, id)
+			delete(c.Sums, id)
+		}
+	}
+}
+
 func decodeCursor(s string) (cursor, error) {
 	c := cursor{V: 1}
 	if s == "" {
@@ -224,6 +238,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	switch {
 	case p.more && c.window(newest).After(cs.Window) && relisted <= len(p.issues)/2:
 		cs.Since, cs.Token, cs.StartAt = newest, "", 0
+		cs.forgetBefore(c.window(cs.Since))
 		page.More = true
 	case p.more:
 		cs.Since = newest
@@ -231,13 +246,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		page.More = true
 	default:
 		cs.Since, cs.Token, cs.StartAt = newest, "", 0
-		from := c.window(cs.Since)
-		for id, ms := range cs.Seen {
-			if time.UnixMilli(ms).Before(from) {
-				delete(cs.Seen, id)
-				delete(cs.Sums, id)
-			}
-		}
+		cs.forgetBefore(c.window(cs.Since))
 	}
 	page.Cursor = cs.encode()
 	c.log.Debug("jira: changes", "records", len(page.Records), "more", page.More, "window", cs.Window)

@@ -139,3 +139,41 @@ func TestJQLBoundsAroundDaylightSavingChanges(t *testing.T) {
 		t.Errorf("in summer: %s", got)
 	}
 }
+
+// TestTheCursorStaysSmallDuringALongFirstListing: the syncer stores the
+// cursor after every page; issues already returned are kept only while a
+// query can list them again (inside the overlap), so a first listing of
+// a large project does not write a cursor naming every issue so far.
+func TestTheCursorStaysSmallDuringALongFirstListing(t *testing.T) {
+	const pageSize, issues = 3, 30
+	flavors(t, func(t *testing.T, fl jirafake.Flavor) {
+		c, srv := newFake(t, jirafake.Options{Flavor: fl, Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = pageSize })
+		for range issues {
+			srv.Advance(5 * time.Minute)
+			srv.AddIssue(jirafake.Issue{Summary: "x"})
+		}
+		cursor, most, listed := "", 0, 0
+		for range 1000 {
+			p, err := c.Changes(context.Background(), cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed += len(p.Records)
+			cursor = p.Cursor
+			cs, err := decodeCursor(cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			most = max(most, len(cs.Seen))
+			if !p.More {
+				break
+			}
+		}
+		if listed != issues {
+			t.Fatalf("listed %d issues, want %d", listed, issues)
+		}
+		if most > 2*pageSize {
+			t.Errorf("a cursor held %d issues already returned; with a page of %d issues minutes apart it needs about a page's worth", most, pageSize)
+		}
+	})
+}
