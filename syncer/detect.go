@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/backlogd/backlogd/backlog"
@@ -69,14 +71,22 @@ func (s *Syncer) PollTarget(ctx context.Context, t *target) error {
 		}
 		for _, rec := range page.Records {
 			err := s.route(ctx, t, rec, connected)
-			if errors.Is(err, store.ErrStale) {
+			switch {
+			case errors.Is(err, store.ErrStale):
 				// Raced twice by other writers of the record: a worker takes
 				// it from here, with the retries of any stale reconcile,
 				// rather than the poll failing on it.
 				t.queue.Add(remoteKeyPrefix + rec.ID)
-				err = nil
-			}
-			if err != nil {
+			case connectors.IsTerminal(err):
+				// This record cannot be taken in as it is (a bad marker, an
+				// adoption the mapping refuses): retrying will not help, and
+				// failing the poll would list this page again forever,
+				// starving every record after it. It is listed again when
+				// someone edits it.
+				s.metrics.Reconciled(t.name, t.client.ID, "terminal", 0)
+				s.log.Warn("record skipped: retrying will not help until the record or the config changes",
+					"target", t.name, "record", rec.ID, "error", err)
+			case err != nil:
 				return err
 			}
 		}
@@ -180,16 +190,45 @@ func (s *Syncer) routeOnce(ctx context.Context, t *target, rec connectors.Record
 	case rec.Marker != "":
 		// Marked with an id this store never had: another daemon's, or a
 		// store that was wiped. Restoring it as that id keeps every
-		// tracker's marker valid.
+		// tracker's marker valid. It is still an adoption, so the client's
+		// rule decides; and the id must be one a store could have handed
+		// out, since storing it raises the id sequence past it.
+		if !s.adoptable(t, rec, connected, true) {
+			return nil
+		}
+		if err := restorableID(rec.Marker); err != nil {
+			return connectors.Terminal(fmt.Errorf("record %s (%s) on %s not restored: %w", rec.Key, rec.ID, t.name, err))
+		}
 		return s.adopt(ctx, t, rec, rec.Marker)
-	case s.adoptable(t, rec, connected):
+	case s.adoptable(t, rec, connected, false):
 		return s.adopt(ctx, t, rec, "")
 	}
 	return nil
 }
 
-// adoptable applies the client's adopt rule to an unmarked record.
-func (s *Syncer) adoptable(t *target, rec connectors.Record, connected time.Time) bool {
+// maxRestoredNumber bounds the number of an id restored from a marker. A
+// marker is text anyone editing the record can write; storing an item
+// under BL-9223372036854775800 would raise the id sequence to the end of
+// its range, and every id allocated after it would fail. A billion items
+// is far beyond any backlog.
+const maxRestoredNumber = 1_000_000_000
+
+// restorableID checks that a marker names an id a store could have
+// handed out.
+func restorableID(id string) error {
+	if !backlog.ValidID(id) {
+		return fmt.Errorf("its marker %q is not a canonical id (like BL-42)", id)
+	}
+	digits := id[strings.LastIndexByte(id, '-')+1:]
+	if n, err := strconv.ParseInt(digits, 10, 64); err != nil || n > maxRestoredNumber {
+		return fmt.Errorf("its marker %s is beyond the ids backlogd hands out (up to %d); remove or correct the marker", id, maxRestoredNumber)
+	}
+	return nil
+}
+
+// adoptable applies the client's adopt rule to a record no link knows;
+// marked says it carries a marker backlogd may have written.
+func (s *Syncer) adoptable(t *target, rec connectors.Record, connected time.Time, marked bool) bool {
 	c := t.client
 	switch c.Adopt {
 	case mapping.AdoptNone:
@@ -197,8 +236,11 @@ func (s *Syncer) adoptable(t *target, rec connectors.Record, connected time.Time
 	case mapping.AdoptAll:
 	default: // new
 		// Trackers keep creation times in whole seconds: a record of the
-		// second the client was connected in counts as new.
-		if !rec.Created.IsZero() && rec.Created.Before(connected.Truncate(time.Second)) {
+		// second the client was connected in counts as new. A marked
+		// record was one of ours whatever its age (a wiped store restores
+		// records created before it): "new" keeps a tracker's existing
+		// issues out, and it is not one of those.
+		if !marked && !rec.Created.IsZero() && rec.Created.Before(connected.Truncate(time.Second)) {
 			return false
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/connectors"
@@ -32,7 +33,7 @@ type small struct {
 	trackers map[string]*memory.Tracker
 }
 
-func newSmall(t *testing.T, clients map[string]string, wrap func(name string, c connectors.Connector) connectors.Connector) *small {
+func newSmall(t *testing.T, clients map[string]string, wrap func(name string, c connectors.Connector) connectors.Connector, opts ...func(*memory.Options)) *small {
 	t.Helper()
 	dir := t.TempDir()
 	daemon := "data_dir: " + dir + "\ntargets:\n"
@@ -64,7 +65,11 @@ func newSmall(t *testing.T, clients map[string]string, wrap func(name string, c 
 	w := &small{t: t, st: st, trackers: map[string]*memory.Tracker{}}
 	conns := map[string]connectors.Connector{}
 	for name := range clients {
-		tr := memory.New(memory.Options{Name: name})
+		mo := memory.Options{Name: name}
+		for _, o := range opts {
+			o(&mo)
+		}
+		tr := memory.New(mo)
 		w.trackers[name] = tr
 		conns[name] = tr
 		if wrap != nil {
@@ -485,4 +490,71 @@ func TestARecordIsMarkedGoneOnlyOnceTheTrackerConfirmsIt(t *testing.T) {
 			t.Errorf("the tracker holds %d records after the move, want the moved one only", got)
 		}
 	})
+}
+
+// items lists the canonical ids.
+func (w *small) items() []string {
+	w.t.Helper()
+	var ids []string
+	err := w.st.Tx(context.Background(), func(tx store.Tx) error {
+		items, err := tx.Items(context.Background())
+		for _, it := range items {
+			ids = append(ids, it.ID)
+		}
+		return err
+	})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return ids
+}
+
+func TestAMarkedRecordTheStoreNeverHadIsRestoredOnlyAsTheAdoptRuleAllows(t *testing.T) {
+	for _, c := range []struct {
+		name, adopt string
+		restored    bool
+	}{
+		{"adopt: none restores nothing", "none", false},
+		{"a filter the record does not match restores nothing", "{mode: all, filter: labels has feedback}", false},
+		{"adopt: all restores it under its own id", "{mode: all}", true},
+		{"adopt: new restores it, however old: it was one of ours", "new", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The tracker's clock runs a day behind: the record below is
+			// older than the target's connection.
+			w := newSmall(t, map[string]string{
+				"c": "client: c\ntarget: c\nscope: all\nadopt: " + c.adopt + "\nfields:\n  title: title\n  labels: labels\n",
+			}, nil, func(o *memory.Options) { o.Now = func() time.Time { return time.Now().Add(-24 * time.Hour) } })
+			w.trackers["c"].AddRecord("BL-7", connectors.Fields{"title": {"from a wiped store"}})
+			if err := w.syncOnce(); err != nil {
+				t.Fatal(err)
+			}
+			got := w.items()
+			if restored := slices.Contains(got, "BL-7"); restored != c.restored || len(got) > 1 {
+				t.Errorf("canonical items %v after polling a record marked BL-7, want BL-7 restored: %v", got, c.restored)
+			}
+		})
+	}
+}
+
+func TestAPlantedMarkerWithAHugeIdDoesNotStopAdoptionsNorThePoll(t *testing.T) {
+	w := newSmall(t, map[string]string{
+		"c": "client: c\ntarget: c\nscope: all\nadopt: {mode: all}\nfields:\n  title: title\n",
+	}, nil)
+	c := w.trackers["c"]
+	// Restoring it would raise the id sequence one short of the end of
+	// its range: the next adoption takes the last id, every one after it
+	// fails, and a poll that stops at a failing record stops for good.
+	c.AddRecord("BL-9223372036854775806", connectors.Fields{"title": {"planted"}})
+	c.AddRecord("", connectors.Fields{"title": {"feedback after it"}})
+	if err := w.syncOnce(); err != nil {
+		t.Fatalf("the poll failed after a record with a planted marker: %v", err)
+	}
+	c.AddRecord("", connectors.Fields{"title": {"later feedback"}})
+	if err := w.syncOnce(); err != nil {
+		t.Fatalf("the poll failed on later feedback: %v", err)
+	}
+	if got := w.items(); !slices.Equal(got, []string{"BL-1", "BL-2"}) {
+		t.Errorf("canonical items %v, want the two unmarked records adopted as BL-1 and BL-2 and the planted id refused", got)
+	}
 }
