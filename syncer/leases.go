@@ -152,8 +152,14 @@ func (m *leaseManager) run(ctx context.Context) error {
 		wg.Go(func() { r.run(ctx) })
 	}
 	loops, stopLoops := context.WithCancel(ctx)
+	// The lease loop outlives ctx: the runners' in-flight reconciles get
+	// Options.Grace to finish their writes, which are fenced by the
+	// leases, so the leases are renewed until the runners have stopped
+	// (a grace longer than two thirds of a TTL would otherwise see its
+	// writes refused, or made after another replica took over).
+	leasing, stopLeasing := context.WithCancel(context.WithoutCancel(ctx))
 	var lw sync.WaitGroup
-	lw.Go(func() { m.leaseLoop(loops) })
+	lw.Go(func() { m.leaseLoop(leasing, ctx) })
 	if m.waker != nil {
 		lw.Go(func() { m.listen(loops) })
 	}
@@ -165,6 +171,7 @@ func (m *leaseManager) run(ctx context.Context) error {
 	// another replica may have taken over.
 	wg.Wait()
 	stopLoops()
+	stopLeasing()
 	lw.Wait()
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -174,10 +181,13 @@ func (m *leaseManager) run(ctx context.Context) error {
 	return nil
 }
 
-func (m *leaseManager) leaseLoop(ctx context.Context) {
+// leaseLoop runs the lease rounds until ctx ends. Once stopping ends (the
+// replica is shutting down) it only keeps what it holds: heartbeat and
+// renewal, no balancing, so that it takes no new lease on its way out.
+func (m *leaseManager) leaseLoop(ctx, stopping context.Context) {
 	first := true
 	for {
-		m.tick(ctx)
+		m.tick(ctx, stopping.Err() == nil)
 		if first {
 			// Tell the others a replica joined, so they give it its share
 			// now rather than at their next round.
@@ -197,8 +207,9 @@ func (m *leaseManager) leaseLoop(ctx context.Context) {
 	}
 }
 
-// tick is one round of the lease loop.
-func (m *leaseManager) tick(ctx context.Context) {
+// tick is one round of the lease loop; balance says whether to give up
+// and take leases towards a fair share, after the renewal.
+func (m *leaseManager) tick(ctx context.Context, balance bool) {
 	log := m.s.log
 	started := time.Now()
 	replicas, err := m.st.Heartbeat(ctx)
@@ -246,7 +257,9 @@ func (m *leaseManager) tick(ctx context.Context) {
 		log.Warn("lease lost: another replica owns the target now, or the lease expired", "target", name)
 		m.revoke(name, LeaseLost)
 	}
-	m.balance(ctx, replicas)
+	if balance {
+		m.balance(ctx, replicas)
+	}
 }
 
 // expireIfStale gives up every lease once the last renewal is so old that
