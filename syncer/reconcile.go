@@ -58,24 +58,19 @@ func (s *Syncer) read(ctx context.Context, t *target, id string) (view, error) {
 		default:
 			v.link, v.hasLink = l, true
 		}
-		conflicts, err := tx.Conflicts(ctx)
+		// Only this key's: a reconcile must not cost more as the conflict
+		// queue and the outbox grow.
+		conflicts, err := tx.ConflictsOf(ctx, t.name, id)
 		if err != nil {
 			return err
 		}
 		for _, c := range conflicts {
-			if c.Target == t.name && c.ItemID == id {
-				if v.parked == nil {
-					v.parked = map[backlog.Field]store.Conflict{}
-				}
-				v.parked[c.Field] = c
+			if v.parked == nil {
+				v.parked = map[backlog.Field]store.Conflict{}
 			}
+			v.parked[c.Field] = c
 		}
-		ins, err := tx.Intents(ctx, t.name)
-		for _, in := range ins {
-			if in.ItemID == id {
-				v.intents = append(v.intents, in)
-			}
-		}
+		v.intents, err = tx.IntentsOf(ctx, t.name, id)
 		return err
 	})
 	return v, err

@@ -158,6 +158,10 @@ type Tx interface {
 	DeleteIntent(ctx context.Context, id int64) error
 	// Intents lists pending intents of a target ("" for all), oldest first.
 	Intents(ctx context.Context, target string) ([]Intent, error)
+	// IntentsOf lists the pending intents of one key (item on target),
+	// oldest first. A reconcile reads its own key's, and the cost must
+	// not grow with the outbox.
+	IntentsOf(ctx context.Context, target, itemID string) ([]Intent, error)
 
 	// PutConflict records a conflict, replacing an open one on the same
 	// (target, item, field), which keeps its id; it returns the conflict's
@@ -165,6 +169,10 @@ type Tx interface {
 	PutConflict(ctx context.Context, c Conflict) (int64, error)
 	// Conflicts lists open conflicts, oldest first.
 	Conflicts(ctx context.Context) ([]Conflict, error)
+	// ConflictsOf lists the open conflicts of one key (item on target),
+	// oldest first. A reconcile reads its own key's, and the cost must
+	// not grow with the conflict queue.
+	ConflictsOf(ctx context.Context, target, itemID string) ([]Conflict, error)
 	// Conflict reads one open conflict; ErrNotFound if absent.
 	Conflict(ctx context.Context, id int64) (Conflict, error)
 	// DeleteConflict closes a conflict (no error if already closed).

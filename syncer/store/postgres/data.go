@@ -391,8 +391,23 @@ func (t *tx) Intents(ctx context.Context, target string) ([]store.Intent, error)
 	if target != "" {
 		sql, args = "SELECT id, target, item_id, op, created FROM intents WHERE target = $1 ORDER BY created NULLS FIRST, id", []any{target}
 	}
+	return t.intents(ctx, fmt.Sprintf("list intents of %q", target), sql, args)
+}
+
+// IntentsOf lists the pending intents of one key, oldest first, through
+// the intents_by_key index (schema step 4).
+func (t *tx) IntentsOf(ctx context.Context, target, itemID string) ([]store.Intent, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.intents(ctx, "list intents of "+target+"/"+itemID,
+		"SELECT id, target, item_id, op, created FROM intents WHERE target = $1 AND item_id = $2 ORDER BY created NULLS FIRST, id",
+		[]any{target, itemID})
+}
+
+// intents runs a query of intents; callers hold t.mu.
+func (t *tx) intents(ctx context.Context, op, sql string, args []any) ([]store.Intent, error) {
 	var ins []store.Intent
-	_, err := t.run(ctx, fmt.Sprintf("list intents of %q", target), sql, args, func(r pgx.Rows) error {
+	_, err := t.run(ctx, op, sql, args, func(r pgx.Rows) error {
 		var in store.Intent
 		var op string
 		var created *time.Time
@@ -442,8 +457,23 @@ func (t *tx) PutConflict(ctx context.Context, cf store.Conflict) (int64, error) 
 func (t *tx) Conflicts(ctx context.Context) ([]store.Conflict, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.conflicts(ctx, "list conflicts", "SELECT "+conflictCols+" FROM conflicts ORDER BY created NULLS FIRST, id", nil)
+}
+
+// ConflictsOf lists the open conflicts of one key, oldest first, through
+// the (target, item_id, field) unique index.
+func (t *tx) ConflictsOf(ctx context.Context, target, itemID string) ([]store.Conflict, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.conflicts(ctx, "list conflicts of "+target+"/"+itemID,
+		"SELECT "+conflictCols+" FROM conflicts WHERE target = $1 AND item_id = $2 ORDER BY created NULLS FIRST, id",
+		[]any{target, itemID})
+}
+
+// conflicts runs a query of conflicts; callers hold t.mu.
+func (t *tx) conflicts(ctx context.Context, op, sql string, args []any) ([]store.Conflict, error) {
 	var cs []store.Conflict
-	_, err := t.run(ctx, "list conflicts", "SELECT "+conflictCols+" FROM conflicts ORDER BY created NULLS FIRST, id", nil,
+	_, err := t.run(ctx, op, sql, args,
 		func(r pgx.Rows) error {
 			cf, err := scanConflict(r)
 			cs = append(cs, cf)

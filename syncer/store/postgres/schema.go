@@ -164,6 +164,11 @@ WHERE state = 'active' AND (target, item_id) IN (
 -- caller reads again and finds the first.
 CREATE UNIQUE INDEX links_active_remote ON links (target, remote_id) WHERE state = 'active';
 `},
+	{4, "intents by key", `
+-- A reconcile reads its own key's intents (IntentsOf); conflicts are
+-- found by key through their UNIQUE (target, item_id, field) index.
+CREATE INDEX intents_by_key ON intents (target, item_id, created, id);
+`},
 }
 
 // SchemaVersion is the schema version this build of backlogd writes.

@@ -114,10 +114,10 @@ func readView(ctx context.Context, st store.Store, target, id string) error {
 		if _, err := tx.Link(ctx, target, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if _, err := tx.Conflicts(ctx); err != nil {
+		if _, err := tx.ConflictsOf(ctx, target, id); err != nil {
 			return err
 		}
-		_, err := tx.Intents(ctx, target)
+		_, err := tx.IntentsOf(ctx, target, id)
 		return err
 	})
 }

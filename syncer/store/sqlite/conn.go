@@ -38,9 +38,11 @@ const (
 	stDeleteIntent
 	stIntents
 	stAllIntents
+	stIntentsOf
 
 	stPutConflict
 	stConflicts
+	stConflictsOf
 	stConflict
 	stDeleteConflict
 
@@ -84,12 +86,14 @@ var stmtSQL = [nStmts]string{
 	stDeleteIntent: "DELETE FROM intents WHERE id = ?",
 	stIntents:      "SELECT " + intentCols + " FROM intents WHERE target = ? ORDER BY created, id",
 	stAllIntents:   "SELECT " + intentCols + " FROM intents ORDER BY created, id",
+	stIntentsOf:    "SELECT " + intentCols + " FROM intents WHERE target = ? AND item_id = ? ORDER BY created, id",
 
 	stPutConflict: `INSERT INTO conflicts (target, client, item_id, field, base, canonical, remote, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (target, item_id, field) DO UPDATE SET client = excluded.client, base = excluded.base,
 		canonical = excluded.canonical, remote = excluded.remote, created = excluded.created
 		RETURNING id`,
 	stConflicts:      "SELECT " + conflictCols + " FROM conflicts ORDER BY created, id",
+	stConflictsOf:    "SELECT " + conflictCols + " FROM conflicts WHERE target = ? AND item_id = ? ORDER BY created, id",
 	stConflict:       "SELECT " + conflictCols + " FROM conflicts WHERE id = ?",
 	stDeleteConflict: "DELETE FROM conflicts WHERE id = ?",
 

@@ -97,6 +97,25 @@ func (t *tx) Intents(ctx context.Context, target string) ([]store.Intent, error)
 	return ins, nil
 }
 
+// IntentsOf lists the pending intents of one key, oldest first, with one
+// indexed read (schema step 4): the outbox cache would cost a list of
+// every intent whenever any changed.
+func (t *tx) IntentsOf(ctx context.Context, target, itemID string) ([]store.Intent, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, err := t.use(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list intents of %s/%s: %w", target, itemID, err)
+	}
+	args := []any{target, itemID}
+	t.record(c, stIntentsOf, args)
+	ins, err := scanIntents(c, stIntentsOf, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list intents of %s/%s: %w", target, itemID, err)
+	}
+	return ins, nil
+}
+
 func scanIntents(c *conn, id stmtID, args ...any) ([]store.Intent, error) {
 	rows, err := c.query(id, args...)
 	if err != nil {
@@ -154,7 +173,7 @@ func (t *tx) Conflicts(ctx context.Context) ([]store.Conflict, error) {
 		return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
 	}
 	if t.wrote {
-		cs, err := scanConflicts(c)
+		cs, err := scanConflicts(c, stConflicts)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
 		}
@@ -167,7 +186,7 @@ func (t *tx) Conflicts(ctx context.Context) ([]store.Conflict, error) {
 	if cs, ok := t.s.conflicts.get(version); ok {
 		return cs, nil
 	}
-	cs, err := scanConflicts(c)
+	cs, err := scanConflicts(c, stConflicts)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list conflicts: %w", err)
 	}
@@ -175,8 +194,26 @@ func (t *tx) Conflicts(ctx context.Context) ([]store.Conflict, error) {
 	return cs, nil
 }
 
-func scanConflicts(c *conn) ([]store.Conflict, error) {
-	rows, err := c.query(stConflicts)
+// ConflictsOf lists the open conflicts of one key, oldest first, with one
+// read of the (target, item, field) index.
+func (t *tx) ConflictsOf(ctx context.Context, target, itemID string) ([]store.Conflict, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, err := t.use(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list conflicts of %s/%s: %w", target, itemID, err)
+	}
+	args := []any{target, itemID}
+	t.record(c, stConflictsOf, args)
+	cs, err := scanConflicts(c, stConflictsOf, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list conflicts of %s/%s: %w", target, itemID, err)
+	}
+	return cs, nil
+}
+
+func scanConflicts(c *conn, id stmtID, args ...any) ([]store.Conflict, error) {
+	rows, err := c.query(id, args...)
 	if err != nil {
 		return nil, err
 	}

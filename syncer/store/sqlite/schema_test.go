@@ -125,3 +125,37 @@ func TestARecordLinkedTwiceBeforeStep3KeepsOneLink(t *testing.T) {
 		t.Errorf("linking record 7 to BL-3 again after the upgrade returned %v, want ErrStale", err)
 	}
 }
+
+// A reconcile reads its own key's intents and conflicts: those reads go
+// through an index, so their cost does not grow with the outbox or the
+// conflict queue.
+func TestAKeysIntentsAndConflictsAreReadThroughAnIndex(t *testing.T) {
+	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "backlogd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w := <-st.writer // every connection of the pool is pinned: borrow the writer
+	defer func() { st.writer <- w }()
+	for _, id := range []stmtID{stIntentsOf, stConflictsOf} {
+		rows, err := w.c.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+stmtSQL[id], "jira", "BL-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var a, b, c int
+			var detail string
+			if err := rows.Scan(&a, &b, &c, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		// Sorting a key's conflicts (one per field at most) is no cost.
+		if !strings.Contains(joined, "USING INDEX") || !strings.Contains(joined, "item_id=?") || strings.Contains(joined, "SCAN") {
+			t.Errorf("%s\nis planned as %q, want a search of an index by target and item", stmtSQL[id], joined)
+		}
+	}
+}

@@ -217,3 +217,108 @@ func (s *suite) deliveries(t *testing.T) {
 		}
 	}
 }
+
+func (s *suite) intentsOfKey(t *testing.T) {
+	st, ctx := s.fresh(t)
+	added := addIntents(t, ctx, st,
+		fullIntent("jira", "BL-1", 20),
+		fullIntent("jira", "BL-2", 10),
+		fullIntent("github", "BL-1", 5),
+		fullIntent("jira", "BL-1", 0),
+		fullIntent("jira", "BL-10", 1), // a prefix of nothing: BL-1 is not BL-10
+	)
+	of := func(target, item string) []store.Intent {
+		t.Helper()
+		var ins []store.Intent
+		do(t, ctx, st, func(tx store.Tx) (err error) { ins, err = tx.IntentsOf(ctx, target, item); return err })
+		return ins
+	}
+	expectSame(t, "IntentsOf(jira, BL-1)", []store.Intent{added[3], added[0]}, of("jira", "BL-1"))
+	expectSame(t, "IntentsOf(github, BL-1)", []store.Intent{added[2]}, of("github", "BL-1"))
+	if got := of("redmine", "BL-1"); len(got) != 0 {
+		t.Errorf("IntentsOf(redmine, BL-1) lists %s, want none", intentIDs(got))
+	}
+	do(t, ctx, st, func(tx store.Tx) error { return tx.DeleteIntent(ctx, added[3].ID) })
+	expectSame(t, "IntentsOf(jira, BL-1) after a delete", []store.Intent{added[0]}, of("jira", "BL-1"))
+	// Inside a transaction, its own writes count.
+	do(t, ctx, st, func(tx store.Tx) error {
+		id, err := tx.AddIntent(ctx, fullIntent("jira", "BL-1", 30))
+		if err != nil {
+			return err
+		}
+		ins, err := tx.IntentsOf(ctx, "jira", "BL-1")
+		if err != nil {
+			return err
+		}
+		if len(ins) != 2 || ins[1].ID != id {
+			t.Errorf("IntentsOf after AddIntent in the same transaction lists %s, want the new one last", intentIDs(ins))
+		}
+		return nil
+	})
+}
+
+func (s *suite) conflictsOfKey(t *testing.T) {
+	st, ctx := s.fresh(t)
+	var ids []int64
+	do(t, ctx, st, func(tx store.Tx) error {
+		for _, c := range []store.Conflict{
+			fullConflict("jira", "BL-1", backlog.FieldTitle, 20),
+			fullConflict("jira", "BL-2", backlog.FieldTitle, 10),
+			fullConflict("github", "BL-1", backlog.FieldTitle, 5),
+			fullConflict("jira", "BL-1", backlog.FieldStatus, 0),
+			fullConflict("jira", "BL-10", backlog.FieldStatus, 1),
+		} {
+			id, err := tx.PutConflict(ctx, c)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	of := func(target, item string) []int64 {
+		t.Helper()
+		var cs []store.Conflict
+		do(t, ctx, st, func(tx store.Tx) (err error) { cs, err = tx.ConflictsOf(ctx, target, item); return err })
+		var got []int64
+		for _, c := range cs {
+			if c.Target != target || c.ItemID != item {
+				t.Errorf("ConflictsOf(%s, %s) lists conflict %d of %s/%s", target, item, c.ID, c.Target, c.ItemID)
+			}
+			got = append(got, c.ID)
+		}
+		return got
+	}
+	if got, want := of("jira", "BL-1"), []int64{ids[3], ids[0]}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ConflictsOf(jira, BL-1) lists %v, want %v, oldest first", got, want)
+	}
+	if got := of("github", "BL-1"); fmt.Sprint(got) != fmt.Sprint([]int64{ids[2]}) {
+		t.Errorf("ConflictsOf(github, BL-1) lists %v, want [%d]", got, ids[2])
+	}
+	if got := of("redmine", "BL-1"); len(got) != 0 {
+		t.Errorf("ConflictsOf(redmine, BL-1) lists %v, want none", got)
+	}
+	var full []store.Conflict
+	do(t, ctx, st, func(tx store.Tx) (err error) { full, err = tx.ConflictsOf(ctx, "github", "BL-1"); return err })
+	want := fullConflict("github", "BL-1", backlog.FieldTitle, 5)
+	want.ID = ids[2]
+	expectSame(t, "ConflictsOf(github, BL-1)", []store.Conflict{want}, full)
+	do(t, ctx, st, func(tx store.Tx) error { return tx.DeleteConflict(ctx, ids[0]) })
+	if got := of("jira", "BL-1"); fmt.Sprint(got) != fmt.Sprint([]int64{ids[3]}) {
+		t.Errorf("ConflictsOf(jira, BL-1) after closing %d lists %v, want [%d]", ids[0], got, ids[3])
+	}
+	do(t, ctx, st, func(tx store.Tx) error {
+		id, err := tx.PutConflict(ctx, fullConflict("jira", "BL-1", backlog.FieldPriority, 30))
+		if err != nil {
+			return err
+		}
+		cs, err := tx.ConflictsOf(ctx, "jira", "BL-1")
+		if err != nil {
+			return err
+		}
+		if len(cs) != 2 || cs[1].ID != id {
+			t.Errorf("ConflictsOf after PutConflict in the same transaction lists %v, want the new one last", cs)
+		}
+		return nil
+	})
+}

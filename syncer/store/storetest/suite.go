@@ -65,6 +65,8 @@ func Run(t *testing.T, h Harness) {
 		{"a conflict reads back with every field, by id and in the list, oldest first", s.conflictRoundTrip, false},
 		{"PutConflict replaces the open conflict on the same target, item and field, keeping its id", s.conflictReplace, false},
 		{"a closed conflict is ErrNotFound, and closing it again is no error", s.conflictDelete, false},
+		{"IntentsOf lists one key's pending intents, oldest first, its own writes included", s.intentsOfKey, false},
+		{"ConflictsOf lists one key's open conflicts, oldest first, its own writes included", s.conflictsOfKey, false},
 		{"a repeated delivery is seen, per target, and an empty delivery id never is", s.deliveries, false},
 		{"a transaction sees its own writes", s.ownWrites, false},
 		{"a transaction whose function fails writes nothing", s.rollback, false},

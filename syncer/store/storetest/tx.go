@@ -272,10 +272,10 @@ func syncKey(ctx context.Context, st store.Store, target, id string, round int) 
 		case !errors.Is(err, store.ErrNotFound):
 			return err
 		}
-		if _, err := tx.Conflicts(ctx); err != nil {
+		if _, err := tx.ConflictsOf(ctx, target, id); err != nil {
 			return err
 		}
-		_, err = tx.Intents(ctx, target)
+		_, err = tx.IntentsOf(ctx, target, id)
 		return err
 	})
 	if err != nil {
