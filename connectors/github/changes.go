@@ -30,6 +30,11 @@ type cursor struct {
 	// edit does not change. Paging by number in update order would skip
 	// an issue whenever one already read is edited and moves to the end.
 	ByCreated bool `json:"by_created,omitempty"`
+	// PerPage is the page size of such a pass's next request (0: the
+	// configured one). GitHub pages by number, so each page starts at a
+	// multiple of its size; the pass varies the size so that every page
+	// starts a few issues before the previous one ended (see passPage).
+	PerPage int `json:"per_page,omitempty"`
 	// PassStart is GitHub's clock (the Date header) when the pass in
 	// creation order began: an issue edited during the pass, after the
 	// pass read it, was updated at or after it, so Since never moves
@@ -124,9 +129,36 @@ func (c cursor) encode() string {
 func (c cursor) key() string {
 	k := c.Since.UTC().Format(time.RFC3339) + "#" + strconv.Itoa(max(c.Page, 1))
 	if c.ByCreated {
-		k += "#created"
+		k += "#created#" + strconv.Itoa(c.PerPage)
 	}
 	return k
+}
+
+// passPage returns the page and page size that read on from a page of
+// a pass in creation order which began at item start (0-based) and held
+// n items, size being the largest page. The new page starts before the
+// old one ended (by at least one item, and at most a quarter of the
+// largest page),
+// so an issue that shifts back because one read before it was deleted or
+// transferred is still read; the overlap is dropped as repeats. GitHub's
+// page p of per_page q starts at (p-1)*q: among the starts and sizes that
+// fit, the one reading furthest is taken, which keeps pages nearly full.
+func passPage(start, n, size int) (page, perPage int) {
+	end := start + n
+	back := max(1, size/4)
+	best, bestQ := end, 0
+	for q := size; q > best-end; q-- {
+		// The highest multiple of q that starts before end.
+		x := (end - 1) / q * q
+		if x >= end-back && x+q > best {
+			best, bestQ = x+q, q
+		}
+	}
+	if bestQ == 0 {
+		// Pages of one item: nothing to overlap with that moves on.
+		return end + 1, 1
+	}
+	return (best-bestQ)/bestQ + 1, bestQ
 }
 
 // Changes implements connectors.Connector. It lists issues (and drops
@@ -147,7 +179,11 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		q.Set("sort", "created")
 	}
 	q.Set("direction", "asc")
-	q.Set("per_page", strconv.Itoa(c.cfg.PageSize))
+	perPage := c.cfg.PageSize
+	if cs.ByCreated && cs.PerPage > 0 {
+		perPage = cs.PerPage
+	}
+	q.Set("per_page", strconv.Itoa(perPage))
 	if !cs.Since.IsZero() {
 		q.Set("since", cs.Since.UTC().Format(time.RFC3339))
 	}
@@ -197,7 +233,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	}
 	switch {
 	case resp.NextPage != 0 && cs.ByCreated:
-		cs.Page = resp.NextPage
+		cs.Page, cs.PerPage = passPage((max(cs.Page, 1)-1)*perPage, len(issues), c.cfg.PageSize)
 		page.More = true
 	case resp.NextPage != 0 && last.After(cs.Since):
 		cs.Since, cs.Page = last, 1
@@ -206,7 +242,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	case resp.NextPage != 0:
 		// A whole page shares the second Since: page through everything
 		// updated since then in creation order.
-		cs.ByCreated, cs.Page = true, 1
+		cs.ByCreated, cs.Page, cs.PerPage = true, 1, 0
 		cs.PassStart = cs.Since
 		if d, err := http.ParseTime(resp.Header.Get("Date")); err == nil && d.After(cs.Since) {
 			cs.PassStart = d.UTC()
@@ -225,7 +261,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		if pass && newest.After(passStart) {
 			newest = passStart
 		}
-		cs.Page, cs.ByCreated, cs.PassStart = 1, false, time.Time{}
+		cs.Page, cs.ByCreated, cs.PassStart, cs.PerPage = 1, false, time.Time{}, 0
 		since := newest.Add(-c.cfg.CursorLag)
 		// Once GitHub's clock is a lag past the newest update, no write
 		// can still show up behind it: the window moves past the newest

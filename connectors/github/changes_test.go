@@ -341,3 +341,91 @@ func TestTheCursorStaysSmallDuringALongFirstListing(t *testing.T) {
 		t.Errorf("a cursor held %d issues already returned; with a page of %d in distinct seconds it needs at most a page's worth", most, pageSize)
 	}
 }
+
+// TestChangesLosesNoIssueWhenOneIsDeletedWhileOneSecondIsPaged: a second
+// holding more than a page is paged by number in creation order. Deleting
+// (or transferring) an issue the pass already read shifts the rest back
+// by one, and an issue not yet read would fall between two pages: the
+// pass must overlap its pages.
+func TestChangesLosesNoIssueWhenOneIsDeletedWhileOneSecondIsPaged(t *testing.T) {
+	for _, pageSize := range []int{3, 10} {
+		t.Run(fmt.Sprintf("with pages of %d", pageSize), func(t *testing.T) {
+			c, srv := newFake(t, githubfake.Options{Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = pageSize })
+			const issues = 40
+			for i := 1; i <= issues; i++ {
+				srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Issue %d", i)})
+			}
+			seen := map[string]bool{}
+			deleted := map[string]bool{}
+			cursor := ""
+			for page := 1; page < 1000; page++ {
+				p, err := c.Changes(context.Background(), cursor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range p.Records {
+					seen[r.ID] = true
+				}
+				cursor = p.Cursor
+				if !p.More {
+					break
+				}
+				// A person deletes the first issue of the page just read.
+				if len(p.Records) > 0 && len(deleted) < 3 {
+					n, _ := strconv.Atoi(p.Records[0].ID)
+					srv.Delete(n)
+					deleted[p.Records[0].ID] = true
+				}
+			}
+			for i := 1; i <= issues; i++ {
+				if id := strconv.Itoa(i); !seen[id] && !deleted[id] {
+					t.Errorf("#%d was never listed", i)
+				}
+			}
+		})
+	}
+}
+
+func TestPassPagesOverlapAndMoveOn(t *testing.T) {
+	for _, size := range []int{1, 2, 3, 10, 30, 100} {
+		t.Run(fmt.Sprintf("pages of %d", size), func(t *testing.T) {
+			const items = 20000
+			requests, gaps := 0, 0
+			for start, perPage := 0, size; ; requests++ {
+				n := min(perPage, items-start)
+				end := start + n
+				if end >= items {
+					break
+				}
+				next, q := passPage(start, n, size)
+				x := (next - 1) * q
+				switch {
+				case q < 1 || q > size:
+					t.Fatalf("after [%d,%d) per_page %d, outside 1..%d", start, end, q, size)
+				case x+q <= end:
+					t.Fatalf("after [%d,%d) the next page [%d,%d) reads nothing new", start, end, x, x+q)
+				case x > end:
+					t.Fatalf("after [%d,%d) the next page starts at %d: items skipped", start, end, x)
+				case x < end-max(1, size/4):
+					t.Fatalf("after [%d,%d) the next page starts at %d: more than a quarter of a page read again", start, end, x)
+				case x == end:
+					gaps++
+				}
+				start, perPage = x, q
+			}
+			t.Logf("%d requests, %d pages without overlap", requests, gaps)
+			if size >= 30 && gaps > 0 {
+				t.Errorf("%d pages did not overlap the one before", gaps)
+			}
+			// Overlap costs a little: at pages of 100 (the default) at most
+			// a sixth more requests, at 30 a third.
+			limit := items/size + items/size/6 + 2
+			if size < 100 {
+				limit = items/size + items/size/3 + 2
+			}
+			if size >= 30 && requests > limit {
+				t.Errorf("%d requests for %d items in pages of %d, want at most %d", requests, items, size, limit)
+			}
+		})
+	}
+}

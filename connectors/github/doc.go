@@ -60,9 +60,13 @@
 // updated_at) pairs it already returned. When a whole page shares one
 // second, that second is paged through with sort=created instead: page
 // numbers in update order would skip an issue each time one already read
-// is edited and moves to the end, and creation order does not move; the
-// cursor then never passes GitHub's clock (Date) at the start of that
-// pass, so an edit made behind it is listed next time. Pairs are told
+// is edited and moves to the end, and creation order does not move. Its
+// pages overlap by a few issues (GitHub pages by number, so the page size
+// varies a little to let a page start before the last one ended), so an
+// issue deleted or transferred during the pass does not shift another
+// between two pages. The cursor then never passes GitHub's clock (Date)
+// at the start of that pass, so an edit made behind it is listed next
+// time. Pairs are told
 // apart by a digest of the issue too: an edit in the second the issue was
 // last listed keeps its updated_at, and is still returned. Once GitHub's
 // clock is a lag past the newest update, the window moves past it, where

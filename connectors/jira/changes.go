@@ -65,6 +65,13 @@ func (c *Connector) search(ctx context.Context, m *meta, op, jql, token string, 
 	return p, nil
 }
 
+// step is how far Data Center's startAt moves after a page of n issues:
+// a little less than the page, so an issue that shifts back because one
+// listed before it was edited (and moved to the end) or deleted is still
+// read; the overlap is dropped as repeats. Cloud's nextPageToken cannot
+// back up.
+func step(n int) int { return max(1, n-min(n/4, 10)) }
+
 // jqlString quotes a JQL value.
 func jqlString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
@@ -175,9 +182,10 @@ func (c *Connector) window(since time.Time) time.Time {
 // whose newest update lies well past the window starts a new, narrower
 // query; token or startAt paging is used while most of a page lies within
 // the overlap of its newest update (an import, many edits in a minute),
-// where the overlap of the next call brings back what a move skipped. The
-// (id, updated) pairs of the overlap are dropped. Comments are not loaded
-// (Get does).
+// where the overlap of the next call brings back what a move skipped;
+// Data Center's startAt pages also overlap a little, for a burst longer
+// than that overlap. What was already returned is dropped (by id,
+// updated time and digest). Comments are not loaded (Get does).
 func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, error) {
 	m, err := c.metadata(ctx)
 	if err != nil {
@@ -242,7 +250,7 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 		page.More = true
 	case p.more:
 		cs.Since = newest
-		cs.Token, cs.StartAt = p.next, p.startAt+len(p.issues)
+		cs.Token, cs.StartAt = p.next, p.startAt+step(len(p.issues))
 		page.More = true
 	default:
 		cs.Since, cs.Token, cs.StartAt = newest, "", 0

@@ -177,3 +177,48 @@ func TestTheCursorStaysSmallDuringALongFirstListing(t *testing.T) {
 		}
 	})
 }
+
+// TestChangesLosesNoIssueEditedWhileADenseBurstIsPaged: while most of a
+// page lies within the overlap (an import), Data Center's listing pages
+// on with startAt. An issue already read that is edited moves to the end,
+// shifting the rest back by one: without an overlap between pages, the
+// issue then at the page boundary is skipped, and the burst is longer
+// than the overlap the next call asks again.
+func TestChangesLosesNoIssueEditedWhileADenseBurstIsPaged(t *testing.T) {
+	ctx := context.Background()
+	c, srv := newFake(t, jirafake.Options{Flavor: jirafake.DataCenter, Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = 10 })
+	var keys []string
+	for range 200 {
+		srv.Advance(2 * time.Second)
+		keys = append(keys, srv.AddIssue(jirafake.Issue{Summary: "imported"}))
+	}
+	seen := map[string]bool{}
+	cursor, edits := "", 0
+	for range 1000 {
+		p, err := c.Changes(ctx, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			seen[r.Key] = true
+		}
+		cursor = p.Cursor
+		if !p.More {
+			break
+		}
+		if edits < 5 && len(p.Records) > 2 {
+			// A person edits an issue this page just returned.
+			srv.Advance(time.Second)
+			srv.Edit(p.Records[1].Key, func(is *jirafake.Issue) { is.Summary = "edited" })
+			edits++
+		}
+	}
+	ids, _ := drain(t, c, cursor)
+	for _, k := range keys {
+		if !seen[k] {
+			if r, err := c.Get(ctx, k); err == nil && !slices.Contains(ids, r.ID) {
+				t.Errorf("%s was never listed", k)
+			}
+		}
+	}
+}
