@@ -3,6 +3,7 @@ package markup
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -52,4 +53,26 @@ func BenchmarkConvert(b *testing.B) {
 			FromWiki(wiki, dcUsers())
 		}
 	})
+}
+
+// unmatchedMarkers is n bytes of one wiki line full of markers that open
+// and never close: each opener used to scan the rest of the line.
+func unmatchedMarkers(n int) string {
+	unit := "*a _b -c +d ~e [f {{g {*}h ^i ??j "
+	return strings.Repeat(unit, n/len(unit)+1)[:n]
+}
+
+// BenchmarkFromWikiUnmatchedMarkers reads a body of unmatched inline
+// markers, at two sizes: the time per byte stays flat when the parser is
+// linear (it grew with the size, 9 s for 60 KB, when it was quadratic).
+func BenchmarkFromWikiUnmatchedMarkers(b *testing.B) {
+	for _, n := range []int{6 << 10, 60 << 10} {
+		s := unmatchedMarkers(n)
+		b.Run(strconv.Itoa(n>>10)+"KB", func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				FromWiki(s, dcUsers())
+			}
+		})
+	}
 }

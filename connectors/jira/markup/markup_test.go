@@ -333,3 +333,21 @@ func TestMentions(t *testing.T) {
 		}
 	})
 }
+
+// TestReadingWikiTakesWorkInProportionToItsLength: a body full of inline
+// markers that never close (a log pasted into a description) is read on
+// every poll; each opener used to scan the rest of the line for its
+// closer, which took seconds for tens of kilobytes.
+func TestReadingWikiTakesWorkInProportionToItsLength(t *testing.T) {
+	const n = 12 << 10
+	s := unmatchedMarkers(n)
+	before := scanSteps.Load()
+	md := FromWiki(s, nil)
+	steps := scanSteps.Load() - before
+	if steps > 64*n {
+		t.Errorf("reading %d bytes of unmatched markers took %d scanning steps, %d a byte; want a bounded number per byte", n, steps, steps/n)
+	}
+	if !strings.Contains(md, "a") {
+		t.Errorf("the text was lost: %.80q", md)
+	}
+}

@@ -3,6 +3,7 @@ package markup
 import (
 	"regexp"
 	"strings"
+	"sync/atomic"
 )
 
 // Jira wiki markup, as the Data Center REST API v2 reads and writes it
@@ -731,6 +732,8 @@ func parseWikiSpan(s string, marks mark, href string, m Mentions, depth int) []i
 	if depth > 20 {
 		return []inline{{kind: iText, text: s, marks: marks, href: href}}
 	}
+	sc := newScanner(s)
+	defer sc.done()
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
@@ -753,7 +756,7 @@ func parseWikiSpan(s string, marks mark, href string, m Mentions, depth int) []i
 			i += 5
 			continue
 		case strings.HasPrefix(s[i:], "{{"):
-			if j := findUnescaped(s, i+2, "}}"); j >= 0 {
+			if j := sc.unescaped(i+2, "}}"); j >= 0 {
 				flush()
 				out = append(out, inline{kind: iText, text: unescapeWiki(s[i+2 : j]), marks: marks | mCode, href: href})
 				i = j + 2
@@ -762,7 +765,7 @@ func parseWikiSpan(s string, marks mark, href string, m Mentions, depth int) []i
 		case c == '{':
 			if d, ok := bracedDelim(s[i:]); ok {
 				tag := "{" + d + "}"
-				if j := findUnescaped(s, i+len(tag), tag); j > i+len(tag) {
+				if j := sc.unescaped(i+len(tag), tag); j > i+len(tag) {
 					flush()
 					out = append(out, parseWikiSpan(s[i+len(tag):j], marks|delimMark(d), href, m, depth+1)...)
 					i = j + len(tag)
@@ -774,7 +777,7 @@ func parseWikiSpan(s string, marks mark, href string, m Mentions, depth int) []i
 				continue
 			}
 		case c == '[':
-			if j := findUnescaped(s, i+1, "]"); j > i {
+			if j := sc.unescaped(i+1, "]"); j > i {
 				inner := s[i+1 : j]
 				if strings.HasPrefix(inner, "~") && len(inner) > 1 && !strings.ContainsAny(inner, " \t\n") {
 					flush()
@@ -782,7 +785,9 @@ func parseWikiSpan(s string, marks mark, href string, m Mentions, depth int) []i
 					i = j + 1
 					continue
 				}
-				if k := findUnescaped(inner, 0, "|"); k >= 0 {
+				// The first unescaped | of inner: the walk from i+1 over s is
+				// the walk over inner, up to the end of inner.
+				if k := sc.unescaped(i+1, "|") - (i + 1); k >= 0 && k < len(inner) {
 					u := inner[k+1:]
 					if l := strings.IndexByte(u, '|'); l >= 0 {
 						u = u[:l]
@@ -820,7 +825,7 @@ func parseWikiSpan(s string, marks mark, href string, m Mentions, depth int) []i
 			}
 		default:
 			if d := delimAt(s, i); d != "" && canOpen(s, i, len(d)) {
-				if j := findCloser(s, i+len(d), d); j > i+len(d) {
+				if j := sc.closer(i+len(d), d); j > i+len(d) {
 					flush()
 					out = append(out, parseWikiSpan(s[i+len(d):j], marks|delimMark(d), href, m, depth+1)...)
 					i = j + len(d)
@@ -875,42 +880,124 @@ func canClose(s string, j, n int) bool {
 
 func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' }
 
-// findCloser finds the delimiter d closing a span opened before from,
-// skipping escapes, code and links.
-func findCloser(s string, from int, d string) int {
-	for k := from; k < len(s); k++ {
-		switch {
-		case s[k] == '\\':
-			k++
-		case s[k] == '\n':
-			return -1
-		case strings.HasPrefix(s[k:], "{{"):
-			if e := findUnescaped(s, k+2, "}}"); e >= 0 {
-				k = e + 1
-			}
-		case s[k] == '[':
-			if e := findUnescaped(s, k+1, "]"); e >= 0 {
-				k = e
-			}
-		case strings.HasPrefix(s[k:], d) && canClose(s, k, len(d)):
-			return k
-		}
-	}
-	return -1
+// scanSteps counts the positions the inline scanners visit, so a test can
+// check that reading a body takes work in proportion to its length.
+var scanSteps atomic.Int64
+
+// scanner finds closers in one span of inline wiki text. Each search is a
+// walk from a position that skips escapes, and (for closers of emphasis)
+// code and links, until it finds what it looks for, a line end or the end
+// of the text. The walk from a position always ends the same way, so its
+// answer is remembered for every position it passed: a text full of
+// markers that never close (a pasted log) is read in time linear in its
+// length, where each opener used to walk the rest of the line again.
+type scanner struct {
+	s    string
+	memo map[string][]int32 // per search: 0 unknown, 1 none, else position+2
+	path []int
+	n    int64 // positions walked, for scanSteps
 }
 
-// findUnescaped finds sub in s from index from, skipping backslash escapes.
-func findUnescaped(s string, from int, sub string) int {
-	for k := from; k < len(s); k++ {
-		if s[k] == '\\' {
-			k++
-			continue
+func newScanner(s string) *scanner { return &scanner{s: s} }
+
+func (sc *scanner) done() { scanSteps.Add(sc.n) }
+
+func (sc *scanner) memoOf(key string) []int32 {
+	m, ok := sc.memo[key]
+	if !ok {
+		if sc.memo == nil {
+			sc.memo = map[string][]int32{}
 		}
-		if strings.HasPrefix(s[k:], sub) {
-			return k
+		m = make([]int32, len(sc.s))
+		sc.memo[key] = m
+	}
+	return m
+}
+
+// shortWalk is how far a search goes before it remembers what it passes:
+// most closers are near their opener, and a short text needs no memory.
+const shortWalk = 64
+
+// walk runs a search from position from: step returns the position the
+// search continues at, or a result (found >= 0, or -1 for none) with
+// ok. Past the first shortWalk positions, every position passed is given
+// the result, and a search reaching one returns its result.
+func (sc *scanner) walk(key string, from int, step func(k int) (next, result int, ok bool)) int {
+	k := from
+	if _, ok := sc.memo[key]; !ok {
+		for range shortWalk {
+			if k >= len(sc.s) {
+				return -1
+			}
+			sc.n++
+			next, r, ok := step(k)
+			if ok {
+				return r
+			}
+			k = next
 		}
 	}
-	return -1
+	memo := sc.memoOf(key)
+	path := sc.path[:0]
+	res := -1
+	for k < len(sc.s) {
+		if m := memo[k]; m != 0 {
+			res = int(m) - 2
+			break
+		}
+		sc.n++
+		path = append(path, k)
+		next, r, ok := step(k)
+		if ok {
+			res = r
+			break
+		}
+		k = next
+	}
+	for _, p := range path {
+		memo[p] = int32(res + 2)
+	}
+	sc.path = path
+	return res
+}
+
+// unescaped finds sub from index from, skipping backslash escapes, or -1.
+func (sc *scanner) unescaped(from int, sub string) int {
+	s := sc.s
+	return sc.walk("u"+sub, from, func(k int) (int, int, bool) {
+		if s[k] == '\\' {
+			return k + 2, 0, false
+		}
+		if strings.HasPrefix(s[k:], sub) {
+			return 0, k, true
+		}
+		return k + 1, 0, false
+	})
+}
+
+// closer finds the delimiter d closing a span opened before from,
+// skipping escapes, code and links, within the line; -1 when none does.
+func (sc *scanner) closer(from int, d string) int {
+	s := sc.s
+	return sc.walk("c"+d, from, func(k int) (int, int, bool) {
+		switch {
+		case s[k] == '\\':
+			return k + 2, 0, false
+		case s[k] == '\n':
+			return 0, -1, true
+		case strings.HasPrefix(s[k:], "{{"):
+			if e := sc.unescaped(k+2, "}}"); e >= 0 {
+				return e + 2, 0, false
+			}
+		case s[k] == '[':
+			if e := sc.unescaped(k+1, "]"); e >= 0 {
+				return e + 1, 0, false
+			}
+		case strings.HasPrefix(s[k:], d) && canClose(s, k, len(d)):
+			return 0, k, true
+		}
+		return k + 1, 0, false
+	})
 }
 
 func unescapeWiki(s string) string {
