@@ -67,9 +67,9 @@ type Connector struct {
 
 	mu      sync.Mutex
 	meta    *meta
-	markers map[string]string // canonical id to the issue id seen carrying it
-	keys    map[string]string // issue key to id, and id to key
-	lastNum int               // the highest issue number seen in the project
+	markers map[string]markerSeen // canonical id to the issue seen carrying it (see note)
+	keys    map[string]string     // issue key to id, and id to key
+	lastNum int                   // the highest issue number seen in the project
 	graph   map[string]map[string][]edge
 	options map[string]map[string]string // field id to option label to id, as read
 }
@@ -150,7 +150,7 @@ func New(cfg Config) (*Connector, error) {
 	if cfg.MaxTransitions == 0 {
 		cfg.MaxTransitions = 8
 	}
-	c := &Connector{cfg: cfg, log: cfg.Logger.With("target", cfg.Target), markers: map[string]string{}, keys: map[string]string{},
+	c := &Connector{cfg: cfg, log: cfg.Logger.With("target", cfg.Target), markers: map[string]markerSeen{}, keys: map[string]string{},
 		graph: map[string]map[string][]edge{}}
 	c.http = transport.New(transport.Options{
 		Target: cfg.Target, Base: cfg.Base, Classify: Classify, Observer: cfg.Observer, Logger: cfg.Logger,

@@ -178,18 +178,12 @@ func (c *Connector) record(ctx context.Context, m *meta, is *issue) (connectors.
 		}
 		f.Set(name, vs...)
 	}
-	if raw, ok := is.Properties[markerProperty]; ok {
-		var p struct {
-			ID string `json:"id"`
-		}
-		if json.Unmarshal(raw, &p) == nil && validMarker(p.ID) {
-			marker = p.ID
-		}
+	prop := propertyMarker(is)
+	if prop != "" {
+		marker = prop
 	}
 	if marker != "" {
-		c.mu.Lock()
-		c.markers[marker] = is.ID
-		c.mu.Unlock()
+		c.noteMarker(marker, is.ID, prop == marker)
 	}
 	// The Version is the updated time and a digest of the fields and
 	// marker: Cloud's times have milliseconds, but Data Center's have

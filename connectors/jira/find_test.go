@@ -109,3 +109,53 @@ func TestSetMarkerRepairs(t *testing.T) {
 		t.Errorf("setting the marker an issue carries wrote %d times", w)
 	}
 }
+
+// TestFindByMarkerPrefersTheOriginalToAClone: Jira's Clone copies labels,
+// so a clone carries the marker label of the issue it was cloned from but
+// not its entity property. The issue the marker was written on (the
+// property, then the lowest id) is the one the syncer must find.
+func TestFindByMarkerPrefersTheOriginalToAClone(t *testing.T) {
+	ctx := context.Background()
+	flavors(t, func(t *testing.T, fl jirafake.Flavor) {
+		clone := func(t *testing.T, srv *jirafake.Server, marker string) string {
+			return srv.AddIssue(jirafake.Issue{Summary: "CLONE - x", Labels: []string{"backlogd-" + marker}})
+		}
+		t.Run("after a listing read the clone last", func(t *testing.T) {
+			c, srv := newFake(t, jirafake.Options{Flavor: fl})
+			r, err := c.Create(ctx, "BL-1", fields(FieldSummary, "x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			clone(t, srv, "BL-1")
+			drain(t, c, "")
+			got, err := c.FindByMarker(ctx, "BL-1")
+			if err != nil || got.ID != r.ID {
+				t.Fatalf("FindByMarker(BL-1) = %s, %v; want the original %s", got.ID, err, r.ID)
+			}
+		})
+		t.Run("when a person removed the original's label", func(t *testing.T) {
+			c, srv := newFake(t, jirafake.Options{Flavor: fl})
+			r, err := c.Create(ctx, "BL-2", fields(FieldSummary, "x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			clone(t, srv, "BL-2")
+			srv.Edit(r.ID, func(is *jirafake.Issue) { is.Labels = nil })
+			fresh, _ := New(testConfig(srv))
+			got, err := fresh.FindByMarker(ctx, "BL-2")
+			if err != nil || got.ID != r.ID {
+				t.Fatalf("FindByMarker(BL-2) = %s, %v; want the original %s, which holds the property", got.ID, err, r.ID)
+			}
+		})
+		t.Run("between two issues with the label only, the older", func(t *testing.T) {
+			c, srv := newFake(t, jirafake.Options{Flavor: fl})
+			first := clone(t, srv, "BL-3")
+			clone(t, srv, "BL-3")
+			drain(t, c, "")
+			got, err := c.FindByMarker(ctx, "BL-3")
+			if err != nil || got.Key != first {
+				t.Fatalf("FindByMarker(BL-3) = %s, %v; want %s", got.Key, err, first)
+			}
+		})
+	})
+}

@@ -175,9 +175,7 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 		return connectors.Record{}, err
 	}
 	c.remember(created.ID, created.Key)
-	c.mu.Lock()
-	c.markers[marker] = created.ID
-	c.mu.Unlock()
+	c.noteMarker(marker, created.ID, true)
 	// Read back by id, never by search: the index lags behind the create.
 	is, err := c.getIssue(ctx, m, created.ID, w.hasStatus)
 	if err != nil {
@@ -298,9 +296,7 @@ func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
 		}
 	}
 	c.remember(is.ID, is.Key)
-	c.mu.Lock()
-	c.markers[marker] = is.ID
-	c.mu.Unlock()
+	c.noteMarker(marker, is.ID, true)
 	return nil
 }
 
