@@ -4,8 +4,9 @@
 // burn quota, optional client-side pacing, and a count of every request
 // for metrics.
 //
-// Short waits (a 5xx, a Retry-After of a few seconds) are retried inside
-// the client. A longer wait is not slept through: the client pauses the
+// Short waits (a 5xx, a Retry-After of a few seconds, a failed
+// connection) are retried inside the client; a TLS certificate the client
+// refuses is a terminal error, since retrying never fixes it. A longer wait is not slept through: the client pauses the
 // target and returns a *connectors.RateLimitError, so the syncer can park
 // the target's queue and the worker is free for other targets.
 //
@@ -20,6 +21,8 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -221,7 +224,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, ctx.Err()
 	}
 	var rl *connectors.RateLimitError
-	if errors.As(err, &rl) {
+	if errors.As(err, &rl) || connectors.IsTerminal(err) {
 		return false, err
 	}
 	// A write may have been performed even though its answer was lost or
@@ -349,6 +352,11 @@ func (m *meter) RoundTrip(req *http.Request) (*http.Response, error) {
 	o.Observer.Request(o.Target, Class(req.Method), status, time.Since(start))
 	if err != nil {
 		o.Logger.Debug("tracker request failed", "target", o.Target, "method", req.Method, "path", req.URL.Path, "error", err)
+		if certificateRefused(err) {
+			// Retrying never fixes a certificate: the target is parked
+			// with a message instead of being retried forever.
+			return nil, connectors.Terminal(fmt.Errorf("the TLS certificate of %s was refused: %w; the server's certificate is expired, self-signed or for another name, or a proxy intercepts TLS: fix the certificate, or make its authority trusted (SSL_CERT_FILE or SSL_CERT_DIR)", req.URL.Host, err))
+		}
 		return nil, err
 	}
 	d := o.Classify(resp, peekBody(resp))
@@ -365,6 +373,16 @@ func (m *meter) RoundTrip(req *http.Request) (*http.Response, error) {
 		m.c.mu.Unlock()
 	}
 	return resp, nil
+}
+
+// certificateRefused reports whether err is the client refusing the
+// server's TLS certificate.
+func certificateRefused(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var authority x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	return errors.As(err, &verify) || errors.As(err, &authority) || errors.As(err, &invalid) || errors.As(err, &host)
 }
 
 // Class is the method class used in metrics: "read" or "write".

@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -142,5 +144,37 @@ func TestBackOffAfterLimitsStartsOverOnceARequestSucceeds(t *testing.T) {
 	limited.Store(true)
 	if w := get(); w > 2*first {
 		t.Errorf("the first limit after a success waits %v; want about %v again, not the back-off of the earlier streak", w, first)
+	}
+}
+
+func TestACertificateTheClientRefusesIsTerminalAndNotRetried(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	srv.StartTLS()
+	defer srv.Close()
+	// The default transport trusts the system's roots, not the test
+	// server's own certificate: as a server with an expired or
+	// self-signed certificate, or a proxy intercepting TLS.
+	c := New(Options{Target: "test", MaxWait: 10 * time.Millisecond})
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	resp, err := c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a certificate no root vouches for was accepted")
+	}
+	if !connectors.IsTerminal(err) {
+		t.Errorf("err = %v; want a terminal error: retrying never fixes a certificate", err)
+	}
+	if !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("err = %v; want it to say the certificate was refused", err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections; a refused certificate must not be retried", n)
 	}
 }
