@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -201,16 +202,28 @@ func (c *Connector) Changes(ctx context.Context, cur string) (connectors.Page, e
 	if cs.Sums == nil {
 		cs.Sums = map[string]string{}
 	}
-	paging := cs.Token != "" || cs.StartAt > 0
-	if !paging {
-		cs.Window = c.window(cs.Since)
+	query := func() (searchPage, error) {
+		paging := cs.Token != "" || cs.StartAt > 0
+		if !paging {
+			cs.Window = c.window(cs.Since)
+		}
+		jql := "project = " + jqlString(c.cfg.Project)
+		if !cs.Window.IsZero() {
+			jql += " AND updated >= " + jqlString(jqlMinute(m, cs.Window))
+		}
+		jql += " ORDER BY updated ASC, key ASC"
+		return c.search(ctx, m, "list issues changed since "+cs.Window.UTC().Format(time.RFC3339), jql, cs.Token, cs.StartAt, c.cfg.PageSize, searchFields)
 	}
-	jql := "project = " + jqlString(c.cfg.Project)
-	if !cs.Window.IsZero() {
-		jql += " AND updated >= " + jqlString(jqlMinute(m, cs.Window))
+	p, err := query()
+	var br *badRequest
+	if err != nil && cs.Token != "" && errors.As(err, &br) {
+		// Cloud's nextPageToken expires (a listing resumed after an
+		// outage, a restart): ask the window again from its start, which
+		// goes no later than where the token was; Seen drops repeats.
+		c.log.Info("jira: the page token of a listing was refused; listing its window again", "error", err)
+		cs.Token, cs.StartAt = "", 0
+		p, err = query()
 	}
-	jql += " ORDER BY updated ASC, key ASC"
-	p, err := c.search(ctx, m, "list issues changed since "+cs.Window.UTC().Format(time.RFC3339), jql, cs.Token, cs.StartAt, c.cfg.PageSize, searchFields)
 	if err != nil {
 		return connectors.Page{}, err
 	}

@@ -222,3 +222,44 @@ func TestChangesLosesNoIssueEditedWhileADenseBurstIsPaged(t *testing.T) {
 		}
 	}
 }
+
+// TestChangesStartsTheWindowAgainWhenAPageTokenExpired: Cloud's
+// nextPageToken expires; the search then answers 400. That is no reason
+// to park the target's listing: the window is asked again from its
+// start, and what was returned already is dropped.
+func TestChangesStartsTheWindowAgainWhenAPageTokenExpired(t *testing.T) {
+	ctx := context.Background()
+	c, srv := newFake(t, jirafake.Options{Flavor: jirafake.Cloud, Now: fixedClock()}, func(cfg *Config) { cfg.PageSize = 3 })
+	var keys []string
+	for range 10 {
+		keys = append(keys, srv.AddIssue(jirafake.Issue{Summary: "imported"}))
+	}
+	p, err := c.Changes(ctx, "")
+	if err != nil || !p.More {
+		t.Fatalf("first page: more %v, %v", p.More, err)
+	}
+	seen := map[string]int{}
+	for _, r := range p.Records {
+		seen[r.Key]++
+	}
+	srv.ExpirePageTokens()
+	cursor := p.Cursor
+	for range 100 {
+		p, err := c.Changes(ctx, cursor)
+		if err != nil {
+			t.Fatalf("Changes after the page token expired: %v", err)
+		}
+		for _, r := range p.Records {
+			seen[r.Key]++
+		}
+		cursor = p.Cursor
+		if !p.More {
+			break
+		}
+	}
+	for _, k := range keys {
+		if seen[k] != 1 {
+			t.Errorf("%s listed %d times, want once", k, seen[k])
+		}
+	}
+}

@@ -204,8 +204,10 @@ type Server struct {
 	stats       Stats
 	hooks       []func(w http.ResponseWriter)
 	crashCreate bool
-	searches    int
-	jqls        []string
+	// tokenGen is part of every nextPageToken; ExpirePageTokens bumps it.
+	tokenGen int
+	searches int
+	jqls     []string
 	// index is what search sees: snapshots of issues, updated from
 	// pending once their lag has passed.
 	index   map[int]*Issue
@@ -380,6 +382,14 @@ func (s *Server) FailNext(status int) {
 // RejectNext makes the next request answer 401, as for a revoked token.
 func (s *Server) RejectNext() {
 	s.hook(func(w http.ResponseWriter) { unauthorized(w) })
+}
+
+// ExpirePageTokens makes every nextPageToken handed out so far invalid,
+// as Cloud's expire: a search with one answers 400.
+func (s *Server) ExpirePageTokens() {
+	s.mu.Lock()
+	s.tokenGen++
+	s.mu.Unlock()
 }
 
 // CrashAfterNextCreate makes the next issue create succeed and then drop

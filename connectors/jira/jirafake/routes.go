@@ -615,8 +615,9 @@ func (s *Server) search(r *http.Request, q map[string][]string, body []byte, me 
 		var t struct {
 			Q string `json:"q"`
 			O int    `json:"o"`
+			G int    `json:"g"`
 		}
-		if err != nil || json.Unmarshal(b, &t) != nil || t.Q != jql {
+		if err != nil || json.Unmarshal(b, &t) != nil || t.Q != jql || t.G != s.tokenGen {
 			return fail(http.StatusBadRequest, "The provided next page token is invalid or expired.")
 		}
 		startAt = t.O
@@ -639,7 +640,7 @@ func (s *Server) search(r *http.Request, q map[string][]string, body []byte, me 
 	if token {
 		out := map[string]any{"issues": issues, "isLast": end >= len(hits)}
 		if end < len(hits) {
-			b, _ := json.Marshal(map[string]any{"q": jql, "o": end})
+			b, _ := json.Marshal(map[string]any{"q": jql, "o": end, "g": s.tokenGen})
 			out["nextPageToken"] = base64.RawURLEncoding.EncodeToString(b)
 		}
 		return ok(out)
