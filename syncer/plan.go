@@ -160,28 +160,8 @@ func sortedIDs(m map[string]backlog.Item) []string {
 	for id := range m {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, compareIDs)
+	slices.SortFunc(ids, backlog.CompareIDs)
 	return ids
-}
-
-// compareIDs orders BL-2 before BL-10.
-func compareIDs(a, b string) int {
-	pa, na := splitID(a)
-	pb, nb := splitID(b)
-	if c := strings.Compare(pa, pb); c != 0 {
-		return c
-	}
-	return na - nb
-}
-
-func splitID(id string) (string, int) {
-	i := strings.LastIndexByte(id, '-')
-	var n int
-	if i >= 0 {
-		fmt.Sscanf(id[i+1:], "%d", &n)
-		return id[:i], n
-	}
-	return id, 0
 }
 
 // copyStore copies everything a sync reads from src into dst.
@@ -220,23 +200,12 @@ func copyStore(ctx context.Context, src, dst store.Store, targets []string) erro
 		return err
 	}
 	return dst.Tx(ctx, func(tx store.Tx) error {
-		maxN := 0
+		// PutItem moves the scratch store's id sequence past every copied
+		// id (the store contract), so an adoption gets a fresh one.
 		for _, it := range items {
-			_, n := splitID(it.ID)
-			maxN = max(maxN, n)
 			it.Version = 0
 			if _, err := tx.PutItem(ctx, it); err != nil {
 				return err
-			}
-		}
-		// Move the scratch id sequence past every copied id.
-		for {
-			id, err := tx.NextItemID(ctx)
-			if err != nil {
-				return err
-			}
-			if _, n := splitID(id); n >= maxN {
-				break
 			}
 		}
 		for _, l := range links {

@@ -72,7 +72,7 @@ func (s *Syncer) Verify(ctx context.Context) ([]Drift, error) {
 		out = append(out, d...)
 	}
 	slices.SortStableFunc(out, func(a, b Drift) int {
-		return cmp.Or(cmp.Compare(a.Target, b.Target), compareIDs(a.Item, b.Item), cmp.Compare(a.Problem, b.Problem))
+		return cmp.Or(cmp.Compare(a.Target, b.Target), backlog.CompareIDs(a.Item, b.Item), cmp.Compare(a.Problem, b.Problem))
 	})
 	return out, nil
 }
