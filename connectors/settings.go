@@ -97,3 +97,52 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes the duration as "30s".
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Validator is a settings block that checks itself and fills in its
+// defaults.
+type Validator interface{ Validate() error }
+
+// LoadSettings decodes a target's settings block strictly into s and
+// validates it. Errors name the connector kind and the target, for the
+// factories of every connector.
+func LoadSettings(kind string, env Env, s Validator) error {
+	if err := DecodeSettings(env.Settings, s); err != nil {
+		return fmt.Errorf("%s target %s: settings: %w", kind, env.Target, err)
+	}
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("%s target %s: settings: %w", kind, env.Target, err)
+	}
+	return nil
+}
+
+// SecretSetting is one secret reference of a settings block and where
+// its value goes.
+type SecretSetting struct {
+	// Name is the setting's key, for errors ("token").
+	Name string
+	// Ref is the reference as written (env:NAME); empty skips it (an
+	// optional secret left out; Validate refuses a required one).
+	Ref  string
+	Into *Secret
+}
+
+// ResolveSecrets resolves a target's secret references through
+// env.Secrets (the process environment and files when nil). Errors name
+// the kind, the target and the setting, never the value.
+func ResolveSecrets(kind string, env Env, secrets ...SecretSetting) error {
+	r := env.Secrets
+	if r == nil {
+		r = EnvSecrets{}
+	}
+	for _, s := range secrets {
+		if s.Ref == "" {
+			continue
+		}
+		v, err := r.Resolve(s.Ref)
+		if err != nil {
+			return fmt.Errorf("%s target %s: %s: %w", kind, env.Target, s.Name, err)
+		}
+		*s.Into = v
+	}
+	return nil
+}

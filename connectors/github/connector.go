@@ -88,24 +88,15 @@ var (
 // under the kind "github".
 func Factory(ctx context.Context, env connectors.Env) (connectors.Connector, error) {
 	var s Settings
-	if err := connectors.DecodeSettings(env.Settings, &s); err != nil {
-		return nil, fmt.Errorf("github target %s: settings: %w", env.Target, err)
-	}
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("github target %s: settings: %w", env.Target, err)
-	}
-	if env.Secrets == nil {
-		env.Secrets = connectors.EnvSecrets{}
+	if err := connectors.LoadSettings("github", env, &s); err != nil {
+		return nil, err
 	}
 	cfg := Config{Settings: s, Target: env.Target, Observer: env.Observer, Logger: env.Logger}
-	var err error
-	if cfg.Token, err = env.Secrets.Resolve(s.Token); err != nil {
-		return nil, fmt.Errorf("github target %s: token: %w", env.Target, err)
-	}
-	if s.WebhookSecret != "" {
-		if cfg.WebhookSecret, err = env.Secrets.Resolve(s.WebhookSecret); err != nil {
-			return nil, fmt.Errorf("github target %s: webhook_secret: %w", env.Target, err)
-		}
+	err := connectors.ResolveSecrets("github", env,
+		connectors.SecretSetting{Name: "token", Ref: s.Token, Into: &cfg.Token},
+		connectors.SecretSetting{Name: "webhook_secret", Ref: s.WebhookSecret, Into: &cfg.WebhookSecret})
+	if err != nil {
+		return nil, err
 	}
 	if env.Offline {
 		return nil, nil // settings and references checked; nothing to connect

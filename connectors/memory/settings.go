@@ -49,11 +49,8 @@ var _ connectors.Factory = Factory
 // and are lost when the daemon stops.
 func Factory(_ context.Context, env connectors.Env) (connectors.Connector, error) {
 	var s Settings
-	if err := connectors.DecodeSettings(env.Settings, &s); err != nil {
-		return nil, fmt.Errorf("memory target %s: settings: %w", env.Target, err)
-	}
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("memory target %s: settings: %w", env.Target, err)
+	if err := connectors.LoadSettings("memory", env, &s); err != nil {
+		return nil, err
 	}
 	if env.Logger != nil {
 		env.Logger.Info("memory target: records live in the process and are lost when it stops", "target", env.Target)

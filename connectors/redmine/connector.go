@@ -63,19 +63,12 @@ var (
 // client's outage never stops the daemon.
 func Factory(ctx context.Context, env connectors.Env) (connectors.Connector, error) {
 	var s Settings
-	if err := connectors.DecodeSettings(env.Settings, &s); err != nil {
-		return nil, fmt.Errorf("redmine target %s: settings: %w", env.Target, err)
-	}
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("redmine target %s: settings: %w", env.Target, err)
-	}
-	if env.Secrets == nil {
-		env.Secrets = connectors.EnvSecrets{}
+	if err := connectors.LoadSettings("redmine", env, &s); err != nil {
+		return nil, err
 	}
 	cfg := Config{Settings: s, Target: env.Target, Observer: env.Observer, Logger: env.Logger}
-	var err error
-	if cfg.APIKey, err = env.Secrets.Resolve(s.APIKey); err != nil {
-		return nil, fmt.Errorf("redmine target %s: api_key: %w", env.Target, err)
+	if err := connectors.ResolveSecrets("redmine", env, connectors.SecretSetting{Name: "api_key", Ref: s.APIKey, Into: &cfg.APIKey}); err != nil {
+		return nil, err
 	}
 	if env.Offline {
 		return nil, nil // settings and references checked; nothing to connect
