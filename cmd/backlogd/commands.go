@@ -329,20 +329,33 @@ func loopback(a net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
-func getJSON(ctx context.Context, cfg *mapping.Config, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// callDaemon sends a request to the running daemon's API, with the API
+// token when this process can resolve it, and fails unless the answer has
+// the status wanted.
+func callDaemon(ctx context.Context, cfg *mapping.Config, method, u string, want int) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	authorize(req, cfg)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %s: %s", method, u, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return resp, nil
+}
+
+func getJSON(ctx context.Context, cfg *mapping.Config, u string, v any) error {
+	resp, err := callDaemon(ctx, cfg, http.MethodGet, u, http.StatusOK)
+	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
@@ -416,21 +429,11 @@ func cmdConflicts(ctx context.Context, args []string, stdout io.Writer) error {
 
 func postResync(ctx context.Context, cfg *mapping.Config, base, target, item string) error {
 	u := base + "/api/v1/resync?target=" + url.QueryEscape(target) + "&item=" + url.QueryEscape(item)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	resp, err := callDaemon(ctx, cfg, http.MethodPost, u, http.StatusAccepted)
 	if err != nil {
 		return err
 	}
-	authorize(req, cfg)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("resync: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return nil
+	return resp.Body.Close()
 }
 
 func cmdResync(ctx context.Context, args []string, stdout io.Writer) error {
