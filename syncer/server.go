@@ -45,28 +45,15 @@ func (s *Syncer) Handler(metrics http.Handler, reload func(context.Context) erro
 		writeJSON(w, http.StatusOK, body)
 	})
 	mux.HandleFunc("GET /api/v1/items", func(w http.ResponseWriter, r *http.Request) {
-		var items []backlog.Item
-		err := s.store.Tx(r.Context(), func(tx store.Tx) error {
-			var err error
-			items, err = tx.Items(r.Context())
-			return err
-		})
+		items, err := store.Read(r.Context(), s.store, func(tx store.Tx) ([]backlog.Item, error) { return tx.Items(r.Context()) })
 		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 			return
 		}
-		if items == nil {
-			items = []backlog.Item{}
-		}
-		writeJSON(w, http.StatusOK, items)
+		writeJSON(w, http.StatusOK, nonNil(items))
 	})
 	mux.HandleFunc("GET /api/v1/items/{id}", func(w http.ResponseWriter, r *http.Request) {
-		var it backlog.Item
-		err := s.store.Tx(r.Context(), func(tx store.Tx) error {
-			var err error
-			it, err = tx.Item(r.Context(), r.PathValue("id"))
-			return err
-		})
+		it, err := store.Read(r.Context(), s.store, func(tx store.Tx) (backlog.Item, error) { return tx.Item(r.Context(), r.PathValue("id")) })
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no item " + r.PathValue("id")})
@@ -77,20 +64,12 @@ func (s *Syncer) Handler(metrics http.Handler, reload func(context.Context) erro
 		}
 	})
 	mux.HandleFunc("GET /api/v1/conflicts", func(w http.ResponseWriter, r *http.Request) {
-		var cs []store.Conflict
-		err := s.store.Tx(r.Context(), func(tx store.Tx) error {
-			var err error
-			cs, err = tx.Conflicts(r.Context())
-			return err
-		})
+		cs, err := store.Read(r.Context(), s.store, func(tx store.Tx) ([]store.Conflict, error) { return tx.Conflicts(r.Context()) })
 		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": err.Error()})
 			return
 		}
-		if cs == nil {
-			cs = []store.Conflict{}
-		}
-		writeJSON(w, http.StatusOK, cs)
+		writeJSON(w, http.StatusOK, nonNil(cs))
 	})
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Status())
@@ -134,6 +113,14 @@ func (s *Syncer) Handler(metrics http.Handler, reload func(context.Context) erro
 		})
 	}
 	return mux
+}
+
+// nonNil makes an empty list encode as [], not null.
+func nonNil[T any](vs []T) []T {
+	if vs == nil {
+		return []T{}
+	}
+	return vs
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -170,56 +170,31 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	return w
 }
 
-// put stores canonical items as the product owner's edits.
-func (w *world) put(items ...backlog.Item) {
+// put stores canonical items as the product owner's edits (an item
+// without an id gets the next one) and schedules them everywhere.
+func (w *world) put(items ...backlog.Item) []string {
 	w.t.Helper()
-	ctx := context.Background()
-	err := w.st.Tx(ctx, func(tx store.Tx) error {
-		for _, it := range items {
-			if it.ID == "" {
-				id, err := tx.NextItemID(ctx)
-				if err != nil {
-					return err
-				}
-				it.ID = id
-			} else if cur, err := tx.Item(ctx, it.ID); err == nil {
-				it.Version = cur.Version
-			}
-			if _, err := tx.PutItem(ctx, it); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	ids, err := store.PutItems(context.Background(), w.st, items...)
 	if err != nil {
 		w.t.Fatalf("put: %v", err)
 	}
-	for _, it := range items {
-		if it.ID != "" {
-			w.s.Enqueue(it.ID)
-		}
+	for _, id := range ids {
+		w.s.Enqueue(id)
 	}
+	return ids
 }
 
-// edit changes one canonical item.
+// edit changes one canonical item, as the product owner would.
 func (w *world) edit(id string, f func(*backlog.Item)) {
 	w.t.Helper()
 	it := w.item(id)
 	f(&it)
-	if err := it.Validate(); err != nil {
-		w.t.Fatalf("edit %s: %v", id, err)
-	}
 	w.put(it)
 }
 
 func (w *world) item(id string) backlog.Item {
 	w.t.Helper()
-	var it backlog.Item
-	err := w.st.Tx(context.Background(), func(tx store.Tx) error {
-		var err error
-		it, err = tx.Item(context.Background(), id)
-		return err
-	})
+	it, err := store.Read(context.Background(), w.st, func(tx store.Tx) (backlog.Item, error) { return tx.Item(context.Background(), id) })
 	if err != nil {
 		w.t.Fatalf("item %s: %v", id, err)
 	}
@@ -228,12 +203,7 @@ func (w *world) item(id string) backlog.Item {
 
 func (w *world) items() []backlog.Item {
 	w.t.Helper()
-	var items []backlog.Item
-	err := w.st.Tx(context.Background(), func(tx store.Tx) error {
-		var err error
-		items, err = tx.Items(context.Background())
-		return err
-	})
+	items, err := store.Read(context.Background(), w.st, func(tx store.Tx) ([]backlog.Item, error) { return tx.Items(context.Background()) })
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -242,12 +212,7 @@ func (w *world) items() []backlog.Item {
 
 func (w *world) conflicts() []store.Conflict {
 	w.t.Helper()
-	var cs []store.Conflict
-	err := w.st.Tx(context.Background(), func(tx store.Tx) error {
-		var err error
-		cs, err = tx.Conflicts(context.Background())
-		return err
-	})
+	cs, err := store.Read(context.Background(), w.st, func(tx store.Tx) ([]store.Conflict, error) { return tx.Conflicts(context.Background()) })
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -348,30 +348,17 @@ func record(ctx context.Context, c connectors.Connector, id string) (connectors.
 }
 
 func (d *demo) item(ctx context.Context, id string) (backlog.Item, error) {
-	var it backlog.Item
-	err := d.st.Tx(ctx, func(tx store.Tx) error {
-		var err error
-		it, err = tx.Item(ctx, id)
-		return err
-	})
-	return it, err
+	return store.Read(ctx, d.st, func(tx store.Tx) (backlog.Item, error) { return tx.Item(ctx, id) })
 }
 
 // edit changes a canonical item, as the product owner does through the
 // daemon's store, and schedules it everywhere.
 func (d *demo) edit(ctx context.Context, id string, f func(*backlog.Item)) error {
-	err := d.st.Tx(ctx, func(tx store.Tx) error {
-		it, err := tx.Item(ctx, id)
-		if err != nil {
-			return err
-		}
+	it, err := d.item(ctx, id)
+	if err == nil {
 		f(&it)
-		if err := it.Validate(); err != nil {
-			return err
-		}
-		_, err = tx.PutItem(ctx, it)
-		return err
-	})
+		_, err = store.PutItems(ctx, d.st, it)
+	}
 	if err != nil {
 		return fmt.Errorf("edit %s: %w", id, err)
 	}

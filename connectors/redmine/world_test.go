@@ -152,31 +152,11 @@ func newWorld(t *testing.T, b redmine.TestBackend, o worldOptions) *world {
 	return w
 }
 
+// put stores canonical items as the product owner's edits (an item
+// without an id gets the next one) and schedules them everywhere.
 func (w *world) put(items ...backlog.Item) []string {
 	w.t.Helper()
-	ctx := context.Background()
-	var ids []string
-	err := w.st.Tx(ctx, func(tx store.Tx) error {
-		for _, it := range items {
-			if it.ID == "" {
-				id, err := tx.NextItemID(ctx)
-				if err != nil {
-					return err
-				}
-				it.ID = id
-			} else if cur, err := tx.Item(ctx, it.ID); err == nil {
-				it.Version = cur.Version
-			}
-			if err := it.Validate(); err != nil {
-				return err
-			}
-			if _, err := tx.PutItem(ctx, it); err != nil {
-				return err
-			}
-			ids = append(ids, it.ID)
-		}
-		return nil
-	})
+	ids, err := store.PutItems(context.Background(), w.st, items...)
 	if err != nil {
 		w.t.Fatalf("put: %v", err)
 	}
@@ -186,6 +166,7 @@ func (w *world) put(items ...backlog.Item) []string {
 	return ids
 }
 
+// edit changes one canonical item, as the product owner would.
 func (w *world) edit(id string, f func(*backlog.Item)) {
 	w.t.Helper()
 	it := w.item(id)
@@ -195,12 +176,7 @@ func (w *world) edit(id string, f func(*backlog.Item)) {
 
 func (w *world) item(id string) backlog.Item {
 	w.t.Helper()
-	var it backlog.Item
-	err := w.st.Tx(context.Background(), func(tx store.Tx) error {
-		var err error
-		it, err = tx.Item(context.Background(), id)
-		return err
-	})
+	it, err := store.Read(context.Background(), w.st, func(tx store.Tx) (backlog.Item, error) { return tx.Item(context.Background(), id) })
 	if err != nil {
 		w.t.Fatalf("item %s: %v", id, err)
 	}
@@ -209,12 +185,8 @@ func (w *world) item(id string) backlog.Item {
 
 func (w *world) items() []backlog.Item {
 	w.t.Helper()
-	var items []backlog.Item
-	if err := w.st.Tx(context.Background(), func(tx store.Tx) error {
-		var err error
-		items, err = tx.Items(context.Background())
-		return err
-	}); err != nil {
+	items, err := store.Read(context.Background(), w.st, func(tx store.Tx) ([]backlog.Item, error) { return tx.Items(context.Background()) })
+	if err != nil {
 		w.t.Fatal(err)
 	}
 	return items
