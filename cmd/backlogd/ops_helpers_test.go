@@ -34,16 +34,20 @@ func opsBinary(t *testing.T) string {
 		t.Skip("operations tests build and run the daemon; skipped with -short")
 	}
 	bin := filepath.Join(t.TempDir(), "backlogd")
-	goTool := "go"
-	if _, err := exec.LookPath(goTool); err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	cmd := exec.Command(goTool(), "build", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// goTool is the go command: from PATH, else the one that built this test.
+func goTool() string {
+	if _, err := exec.LookPath("go"); err == nil {
+		return "go"
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 // opsTarget is one target of a test config.
