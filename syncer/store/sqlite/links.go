@@ -180,9 +180,18 @@ func (t *tx) PutLink(ctx context.Context, l store.Link) error {
 	if err != nil {
 		return fail(err)
 	}
+	base, comments := encodeFields(l.Base), encodeComments(l.Comments)
+	res, err := c.exec(stRefreshLink, l.RemoteKey, l.URL, base, comments, l.RemoteVersion, remoteUpdated, syncedAt,
+		l.LastError, l.Target, l.ItemID, l.RemoteID, string(l.State))
+	if err != nil {
+		return fail(err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 1 {
+		return nil
+	}
+	// A new link, or one whose record or state changes.
 	_, err = c.exec(stPutLink, l.Target, l.ItemID, l.RemoteID, l.RemoteKey, l.URL, string(l.State),
-		encodeFields(l.Base), encodeComments(l.Comments), l.RemoteVersion, remoteUpdated, syncedAt,
-		l.LastError, idNumber(l.ItemID))
+		base, comments, l.RemoteVersion, remoteUpdated, syncedAt, l.LastError, idNumber(l.ItemID))
 	if isUniqueViolation(err) {
 		// Another item's active link has the record (schema step 3): the
 		// caller decided on a state that is gone, or never was. Failing the

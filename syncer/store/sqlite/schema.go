@@ -142,6 +142,13 @@ CREATE UNIQUE INDEX links_active_remote ON links (target, remote_id) WHERE state
 -- found by key through their UNIQUE (target, item_id, field) index.
 CREATE INDEX intents_by_key ON intents (target, item_id, created, id);
 `},
+	{5, "one index on intents", `
+-- Every push adds an intent and deletes it: each index is one more page
+-- in the WAL, twice per push. The table holds only writes in flight, so
+-- listing a target's intents (at start-up) reads intents_by_key's target
+-- prefix and sorts those few rows.
+DROP INDEX intents_by_target;
+`},
 }
 
 // SchemaVersion is the schema version this build of backlogd writes.

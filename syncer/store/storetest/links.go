@@ -86,6 +86,16 @@ func (s *suite) linkReplace(t *testing.T) {
 	st, ctx := s.fresh(t)
 	first := fullLink("jira", "BL-1")
 	putLink(t, ctx, st, first)
+	// Same record and state, everything else new: what a reconcile
+	// stores after a push (a store may take a shorter path for it).
+	refreshed := first
+	refreshed.RemoteKey, refreshed.URL = "ACME-43", "https://acme.example/browse/ACME-43"
+	refreshed.Base = backlog.Fields{backlog.FieldTitle: "Refreshed", backlog.FieldStatus: "done"}
+	refreshed.Comments = nil
+	refreshed.RemoteVersion, refreshed.RemoteUpdated, refreshed.SyncedAt = "v9", at(30), at(31)
+	refreshed.LastError = "a reason"
+	putLink(t, ctx, st, refreshed)
+	expectSame(t, "Link after storing a new base", refreshed, getLink(t, ctx, st, "jira", "BL-1"))
 	moved := first
 	moved.RemoteID, moved.RemoteKey, moved.URL = "20077", "NEW-7", "https://acme.example/browse/NEW-7"
 	moved.Base = backlog.Fields{backlog.FieldTitle: "Moved"}
