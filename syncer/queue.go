@@ -3,6 +3,7 @@ package syncer
 import (
 	"container/heap"
 	"context"
+	"sort"
 	"sync"
 	"time"
 )
@@ -12,7 +13,8 @@ import (
 // added while a worker holds it is processed again after Done, never by
 // two workers at once; keys can be added after a delay; and the whole
 // queue can be paused (the tracker asked us to slow down) without losing
-// what is in it.
+// what is in it. A queue that stops (Close) keeps what is added to it
+// and can hand all of it to the queue that replaces it (handOver).
 type queue struct {
 	mu         sync.Mutex
 	cond       *sync.Cond
@@ -24,7 +26,15 @@ type queue struct {
 	delayed    delayHeap
 	delayedAt  map[string]time.Time
 	pauseUntil time.Time
-	closed     bool
+	// closed stops Get handing keys out; keys are still taken in, for
+	// handOver to give them to the next queue.
+	closed bool
+	// handedOver is set by handOver; from then on every key added goes
+	// to next (dropped when next is nil). Locks are taken old queue
+	// first, then its next: a next queue never calls into the one it
+	// replaced.
+	handedOver bool
+	next       *queue
 	now        func() time.Time
 }
 
@@ -49,7 +59,10 @@ func (q *queue) Add(key string) {
 }
 
 func (q *queue) addLocked(key string) {
-	if q.closed {
+	if q.handedOver {
+		if q.next != nil {
+			q.next.Add(key)
+		}
 		return
 	}
 	if _, ok := q.since[key]; !ok {
@@ -76,7 +89,19 @@ func (q *queue) AddAfter(key string, d time.Duration) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	at := q.now().Add(d)
+	q.addAtLocked(key, q.now().Add(d))
+}
+
+// addAtLocked makes key ready at at, unless it is due earlier already.
+func (q *queue) addAtLocked(key string, at time.Time) {
+	if q.handedOver {
+		if n := q.next; n != nil {
+			n.mu.Lock()
+			n.addAtLocked(key, at)
+			n.mu.Unlock()
+		}
+		return
+	}
 	if cur, ok := q.delayedAt[key]; ok && !at.Before(cur) {
 		return
 	}
@@ -251,12 +276,120 @@ func (q *queue) Oldest() time.Duration {
 	return q.now().Sub(oldest)
 }
 
-// Close wakes every waiting Get; later Adds are dropped.
+// Close wakes every waiting Get and stops handing keys out. Keys added
+// later are kept, not dropped: a reload stops a generation of the syncer
+// while its HTTP handler still takes webhooks, and what they add is
+// handed to the next generation (handOver).
 func (q *queue) Close() {
 	q.mu.Lock()
 	q.closed = true
 	q.cond.Broadcast()
 	q.mu.Unlock()
+}
+
+// pendingKey is a key a queue still owes work on, and when it is due
+// (zero: now).
+type pendingKey struct {
+	key string
+	at  time.Time
+}
+
+func (p pendingKey) String() string {
+	if p.at.IsZero() {
+		return p.key
+	}
+	return p.key + " at " + p.at.Format(time.RFC3339Nano)
+}
+
+// Pending lists the keys waiting in the queue: ready ones in the order
+// Get hands them out, then dirty ones (added while a worker held them),
+// then delayed ones by due time. Keys a worker holds are not listed: they
+// are added again if they need another run. A closed queue lists what
+// was added after Close too.
+func (q *queue) Pending() []pendingKey {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pendingLocked()
+}
+
+func (q *queue) pendingLocked() []pendingKey {
+	var out []pendingKey
+	now := map[string]bool{}
+	for _, k := range q.order {
+		out = append(out, pendingKey{key: k})
+		now[k] = true
+	}
+	dirty := make([]string, 0, len(q.dirty))
+	for k := range q.dirty {
+		if !now[k] {
+			dirty = append(dirty, k)
+		}
+	}
+	sort.Strings(dirty)
+	for _, k := range dirty {
+		out = append(out, pendingKey{key: k})
+		now[k] = true
+	}
+	var later []pendingKey
+	for k, at := range q.delayedAt {
+		if !now[k] {
+			later = append(later, pendingKey{key: k, at: at})
+		}
+	}
+	sort.Slice(later, func(i, j int) bool {
+		if !later[i].at.Equal(later[j].at) {
+			return later[i].at.Before(later[j].at)
+		}
+		return later[i].key < later[j].key
+	})
+	return append(out, later...)
+}
+
+// handOver gives every pending key to next, delayed ones still due when
+// they were, with the pause and how long each key has waited, and sends
+// every key added from now on to next too. A reload replaces a syncer
+// generation with one that has a queue of its own per target; requests
+// the old generation was serving can still add keys to the old queue
+// after it stopped, and under the queue's lock no such key can fall
+// between the keys handed over and the ones sent on. next nil drops the
+// keys: the target is gone. It returns the number of keys handed over.
+func (q *queue) handOver(next *queue) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.handedOver || next == q {
+		return 0
+	}
+	keys := q.pendingLocked()
+	since, pause := q.since, q.pauseUntil
+	q.handedOver, q.next, q.closed = true, next, true
+	q.order, q.ready, q.dirty, q.since = nil, map[string]bool{}, map[string]bool{}, map[string]time.Time{}
+	q.delayed, q.delayedAt = nil, map[string]time.Time{}
+	q.cond.Broadcast()
+	if next == nil {
+		return len(keys)
+	}
+	next.mu.Lock()
+	defer next.mu.Unlock()
+	for _, p := range keys {
+		if !p.at.IsZero() {
+			next.addAtLocked(p.key, p.at)
+			continue
+		}
+		next.addLocked(p.key)
+		// The age metric counts from when the key was first added, in
+		// whichever generation.
+		if t, ok := since[p.key]; ok {
+			if cur, waiting := next.since[p.key]; waiting && t.Before(cur) {
+				next.since[p.key] = t
+			}
+		}
+	}
+	// A reload changes the config, not the tracker's limits: the pause
+	// it asked for still holds.
+	if pause.After(next.pauseUntil) {
+		next.pauseUntil = pause
+	}
+	return len(keys)
 }
 
 type delayed struct {
