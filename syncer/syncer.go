@@ -219,6 +219,29 @@ func (s *Syncer) Run(ctx context.Context) error {
 	return nil
 }
 
+// HandOver gives the keys waiting in s's queues to next, the syncer that
+// replaces s after a config reload, and sends to next every key added to
+// s from now on. A webhook that s's HTTP handler accepted while the
+// reload stopped s, or that a request still being served by that handler
+// accepts after next took over, was recorded as seen; it is reconciled by
+// next rather than waiting for a poll that may never list it (a record no
+// link knows, a listing that lags behind the webhooks). Keys that were
+// backing off stay due when they were. Keys of targets next does not
+// sync are dropped. Call it once s.Run has returned, before or after
+// next.Run starts; it returns the number of keys next was given.
+func (s *Syncer) HandOver(next *Syncer) int {
+	n := 0
+	for _, name := range s.order {
+		t, ok := next.targets[name]
+		if !ok {
+			s.targets[name].queue.handOver(nil)
+			continue
+		}
+		n += s.targets[name].queue.handOver(t.queue)
+	}
+	return n
+}
+
 func (s *Syncer) worker(ctx, work context.Context, t *target) {
 	for {
 		key, ok := t.queue.Get(ctx)
