@@ -55,6 +55,7 @@ type opsTarget struct {
 	Name, Kind string
 	Settings   map[string]string
 	Client     string // client file body
+	Poll       string // the target's poll_interval ("": sync's)
 }
 
 // fileTarget is a `file` target served by one of the repository's client
@@ -91,7 +92,11 @@ log: {format: json, level: debug}
 		t.Fatal(err)
 	}
 	for _, tg := range targets {
-		fmt.Fprintf(&b, "  - name: %s\n    kind: %s\n    settings:\n", tg.Name, tg.Kind)
+		fmt.Fprintf(&b, "  - name: %s\n    kind: %s\n", tg.Name, tg.Kind)
+		if tg.Poll != "" {
+			fmt.Fprintf(&b, "    poll_interval: %s\n", tg.Poll)
+		}
+		b.WriteString("    settings:\n")
 		for k, v := range tg.Settings {
 			fmt.Fprintf(&b, "      %s: %q\n", k, v)
 		}

@@ -229,7 +229,13 @@ func (d *daemon) reload(context.Context) error {
 			// syncers must never reconcile the same keys at once.
 			old := d.current.Load()
 			old.cancel()
+			d.log.Info("reloading: the running syncer takes no new work and finishes its in-flight writes", "grace", d.grace)
 			<-old.done
+			// Until the new generation serves HTTP, and for the requests
+			// the old one is still serving after that, webhooks reach the
+			// old syncer: what it queued, and queues from now on, goes to
+			// the new one.
+			handed := old.sync.HandOver(s)
 			d.launch(s, cfg)
 			for _, t := range old.sync.Targets() {
 				if _, ok := cfg.Target(t); !ok {
@@ -237,7 +243,7 @@ func (d *daemon) reload(context.Context) error {
 				}
 			}
 			d.metrics.Reload("success")
-			d.log.Info("config reloaded", "targets", len(cfg.Targets), "clients", len(cfg.Clients))
+			d.log.Info("config reloaded", "targets", len(cfg.Targets), "clients", len(cfg.Clients), "keys_handed_over", handed)
 			return nil
 		}
 	}
