@@ -911,11 +911,11 @@ func (g guardedConn) Create(ctx context.Context, marker string, fields connector
 }
 
 // Update implements connectors.Connector.
-func (g guardedConn) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+func (g guardedConn) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
 	if err := g.check(ctx, "update "+id); err != nil {
 		return connectors.Record{}, err
 	}
-	return g.Connector.Update(ctx, id, version, fields)
+	return g.Connector.Update(ctx, id, version, fields, marker)
 }
 
 // SetMarker implements connectors.Connector.

@@ -152,7 +152,7 @@ func (f *failingUpdates) failNext(n int) {
 	f.mu.Unlock()
 }
 
-func (f *failingUpdates) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+func (f *failingUpdates) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
 	f.mu.Lock()
 	fail := f.n > 0
 	if fail {
@@ -162,7 +162,7 @@ func (f *failingUpdates) Update(ctx context.Context, id, version string, fields 
 	if fail {
 		return connectors.Record{}, fmt.Errorf("update %s: 502 bad gateway", id)
 	}
-	return f.Connector.Update(ctx, id, version, fields)
+	return f.Connector.Update(ctx, id, version, fields, marker)
 }
 
 func TestAClientCommentIsPulledOnceWhenThePushAfterItFails(t *testing.T) {
@@ -283,11 +283,11 @@ func (r *refusing) Create(ctx context.Context, marker string, f connectors.Field
 	return r.Connector.Create(ctx, marker, f)
 }
 
-func (r *refusing) Update(ctx context.Context, id, v string, f connectors.Fields) (connectors.Record, error) {
+func (r *refusing) Update(ctx context.Context, id, v string, f connectors.Fields, marker string) (connectors.Record, error) {
 	if err := r.fail(&r.updates, r.updateTerm, "update "+id); err != nil {
 		return connectors.Record{}, err
 	}
-	return r.Connector.Update(ctx, id, v, f)
+	return r.Connector.Update(ctx, id, v, f, marker)
 }
 
 func TestTheOutboxHoldsOneIntentPerWriteInFlightAndNoneForARefusedOne(t *testing.T) {

@@ -299,7 +299,7 @@ func (d *dryRun) Create(_ context.Context, marker string, fields connectors.Fiel
 	return r, nil
 }
 
-func (d *dryRun) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+func (d *dryRun) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
 	r, err := d.Get(ctx, id)
 	if err != nil {
 		return r, err
@@ -308,10 +308,20 @@ func (d *dryRun) Update(ctx context.Context, id, version string, fields connecto
 	for k, v := range fields {
 		r.Fields[k] = v
 	}
+	ch := Change{Target: d.target, Op: "update", Item: r.Marker, Record: r.Key, Fields: renderFields(fields)}
+	if marker != "" && marker != r.Marker {
+		// One write on the tracker: the marker goes with the fields.
+		r.Marker, ch.Item = marker, marker
+		if len(fields) == 0 {
+			ch.Op = "set-marker"
+		} else {
+			ch.Fields = append(ch.Fields, "(marker "+marker+")")
+		}
+	}
 	d.mu.Lock()
 	d.created[id] = r
 	d.mu.Unlock()
-	d.rec.add(Change{Target: d.target, Op: "update", Item: r.Marker, Record: r.Key, Fields: renderFields(fields)})
+	d.rec.add(ch)
 	return r, nil
 }
 

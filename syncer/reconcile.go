@@ -395,7 +395,7 @@ func (s *Syncer) closeRemote(ctx context.Context, t *target, v view, rec connect
 	if err != nil {
 		return err
 	}
-	if _, err := t.conn.Update(ctx, rec.ID, rec.Version, diff); err != nil {
+	if _, err := t.conn.Update(ctx, rec.ID, rec.Version, diff, ""); err != nil {
 		s.refused(ctx, intent, err)
 		return fmt.Errorf("close %s on %s: %w", v.item.ID, t.name, err)
 	}
@@ -537,7 +537,7 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 			return "", err
 		}
 		if len(diff) > 0 {
-			updated, err := t.conn.Update(ctx, rec.ID, rec.Version, diff)
+			updated, err := t.conn.Update(ctx, rec.ID, rec.Version, diff, "")
 			if err != nil {
 				s.refused(ctx, intent, err)
 				return "", fmt.Errorf("update %s on %s: %w", item.ID, t.name, err)

@@ -479,7 +479,7 @@ func (d *demo) run(ctx context.Context) error {
 	_, err = d.acme.Update(ctx, bl3.ID, "", connectors.Fields{
 		"title":  {"Basket total rounds wrongly with vouchers"},
 		"labels": append(labels, "priority/P0"),
-	})
+	}, "")
 	if err != nil {
 		return fmt.Errorf("acme edit: %w", err)
 	}
@@ -578,7 +578,7 @@ func (d *demo) run(ctx context.Context) error {
 	if gx6, err = record(ctx, d.globex, "BL-6"); err != nil {
 		return err
 	}
-	if _, err := d.globex.Update(ctx, gx6.ID, "", connectors.Fields{"summary": {"Machine status dashboard (line 3 first)"}}); err != nil {
+	if _, err := d.globex.Update(ctx, gx6.ID, "", connectors.Fields{"summary": {"Machine status dashboard (line 3 first)"}}, ""); err != nil {
 		return fmt.Errorf("globex edit: %w", err)
 	}
 	if err := d.edit(ctx, "BL-6", func(it *backlog.Item) { it.Title = "Machine status dashboard v2" }); err != nil {
@@ -588,7 +588,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.acme.Update(ctx, bl8.ID, "", connectors.Fields{"title": {"Go-live checklist"}}); err != nil {
+	if _, err := d.acme.Update(ctx, bl8.ID, "", connectors.Fields{"title": {"Go-live checklist"}}, ""); err != nil {
 		return fmt.Errorf("acme edit: %w", err)
 	}
 	if err := d.edit(ctx, "BL-8", func(it *backlog.Item) { it.Title = "Launch checklist and rollback plan" }); err != nil {

@@ -205,7 +205,7 @@ func (s *suite) changesSameSecond(t *testing.T) {
 		f.Set(s.h.TitleField, title)
 		if s.h.Edit != nil {
 			s.h.Edit(t, rec.ID, f.Clone())
-		} else if _, err := c.Update(ctx, rec.ID, "", f.Clone()); err != nil {
+		} else if _, err := c.Update(ctx, rec.ID, "", f.Clone(), ""); err != nil {
 			t.Fatalf("Update(%s) standing in for a person's edit: %v", rec.ID, err)
 		}
 		next := drain(t, ctx, c, cursor)

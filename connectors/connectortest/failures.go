@@ -57,7 +57,7 @@ func (s *suite) nonsenseID(t *testing.T) {
 	for _, id := range []string{"no-such-record-" + s.run, "999999999"} {
 		_, err := c.Get(ctx, id)
 		wantNotFound(t, fmt.Sprintf("Get(%q)", id), err)
-		_, err = c.Update(ctx, id, "", upd.Clone())
+		_, err = c.Update(ctx, id, "", upd.Clone(), "")
 		wantNotFound(t, fmt.Sprintf("Update(%q)", id), err)
 		wantNotFound(t, fmt.Sprintf("SetMarker(%q)", id), c.SetMarker(ctx, id, s.marker()))
 	}
@@ -73,7 +73,7 @@ func (s *suite) deleted(t *testing.T) {
 	wantNotFound(t, "Get of a deleted record", err)
 	upd := connectors.Fields{}
 	upd.Set(s.h.TitleField, "Written to a deleted record")
-	_, err = c.Update(ctx, rec.ID, "", upd)
+	_, err = c.Update(ctx, rec.ID, "", upd, "")
 	wantNotFound(t, "Update of a deleted record", err)
 	_, err = c.FindByMarker(ctx, m)
 	wantNotFound(t, "FindByMarker of a deleted record's marker", err)
@@ -128,7 +128,7 @@ func (s *suite) rejected(t *testing.T) {
 	s.h.RejectNext(t)
 	upd := connectors.Fields{}
 	upd.Set(s.h.TitleField, "Refused write")
-	_, err = c.Update(ctx, rec.ID, "", upd)
+	_, err = c.Update(ctx, rec.ID, "", upd, "")
 	if !connectors.IsTerminal(err) {
 		t.Errorf("Update after the tracker refused the request: %v; want a *connectors.TerminalError", err)
 	}

@@ -144,7 +144,7 @@ func (s *suite) update(t *testing.T) {
 	title := before.Fields.Get(s.h.TitleField) + " (updated)"
 	upd := connectors.Fields{}
 	upd.Set(s.h.TitleField, title)
-	returned, err := c.Update(ctx, rec.ID, before.Version, upd)
+	returned, err := c.Update(ctx, rec.ID, before.Version, upd, "")
 	if err != nil {
 		t.Fatalf("Update(%s, %v): %v", rec.ID, upd, err)
 	}
@@ -188,7 +188,7 @@ func (s *suite) update(t *testing.T) {
 	s.settle()
 	upd = connectors.Fields{}
 	upd.Set(s.h.MultiField, values...)
-	if _, err := c.Update(ctx, rec.ID, after.Version, upd); err != nil {
+	if _, err := c.Update(ctx, rec.ID, after.Version, upd, ""); err != nil {
 		t.Fatalf("Update(%s, %v): %v", rec.ID, upd, err)
 	}
 	final := get(t, ctx, c, rec.ID)
@@ -212,7 +212,7 @@ func (s *suite) multiValued(t *testing.T) {
 		values := []string{f.Values[len(f.Values)-1], f.Values[0]}
 		upd := connectors.Fields{}
 		upd.Set(f.Name, values...)
-		if _, err := c.Update(ctx, rec.ID, "", upd); err != nil {
+		if _, err := c.Update(ctx, rec.ID, "", upd, ""); err != nil {
 			t.Errorf("Update(%s) of multi-valued %s with two of its declared values %q: %v", rec.ID, f.Name, values, err)
 			continue
 		}
@@ -239,7 +239,7 @@ func (s *suite) staleVersion(t *testing.T) {
 	s.edit(t, ctx, c, rec.ID, person)
 	ours := connectors.Fields{}
 	ours.Set(s.h.TitleField, read.Fields.Get(s.h.TitleField)+" (a stale write)")
-	_, err := c.Update(ctx, rec.ID, read.Version, ours)
+	_, err := c.Update(ctx, rec.ID, read.Version, ours, "")
 	now := get(t, ctx, c, rec.ID)
 	switch {
 	case err == nil:
@@ -284,5 +284,68 @@ func (s *suite) setMarker(t *testing.T) {
 	}
 	if r := get(t, ctx, c, rec.ID); r.Marker != m {
 		t.Errorf("after a repeated SetMarker the marker is %q, want %q", r.Marker, m)
+	}
+}
+
+// updateMarker checks the marker Update writes for the syncer, on an
+// adopted record or one a person stripped of its marker: with fields,
+// alone, and again when the record already carries it, which must write
+// nothing (the version stays, so nothing echoes back).
+func (s *suite) updateMarker(t *testing.T) {
+	c, ctx := s.connect(t)
+	caps := c.Capabilities()
+	rec, old, _ := s.create(t, ctx, c)
+	before := get(t, ctx, c, rec.ID)
+	s.settle()
+	m := s.marker()
+	title := before.Fields.Get(s.h.TitleField) + " (marked)"
+	upd := connectors.Fields{}
+	upd.Set(s.h.TitleField, title)
+	returned, err := c.Update(ctx, rec.ID, before.Version, upd, m)
+	if err != nil {
+		t.Fatalf("Update(%s, %v, marker %s): %v", rec.ID, upd, m, err)
+	}
+	after := get(t, ctx, c, rec.ID)
+	if after.Marker != m || returned.Marker != m {
+		t.Errorf("after Update with marker %s: Update returned marker %q, Get reads %q", m, returned.Marker, after.Marker)
+	}
+	if got := after.Fields.Get(s.h.TitleField); got != title {
+		t.Errorf("after Update with a marker the title is %q, want %q", got, title)
+	}
+	if diff := s.diffFields(caps, before.Fields, after.Fields, nil, s.h.TitleField); len(diff) > 0 {
+		t.Errorf("Update of %s and the marker changed other fields:\n  %s", s.h.TitleField, strings.Join(diff, "\n  "))
+	}
+	if returned.Version != after.Version {
+		t.Errorf("Update with a marker returned version %q, a Get right after reads %q (the syncer would take its own write for a person's)", returned.Version, after.Version)
+	}
+	if got, err := c.FindByMarker(ctx, m); err != nil || got.ID != rec.ID {
+		t.Errorf("FindByMarker(%s) right after Update wrote it = %s, %v; want %s", m, got.ID, err, rec.ID)
+	}
+	_, err = c.FindByMarker(ctx, old)
+	wantNotFound(t, "FindByMarker of the marker Update replaced", err)
+
+	s.settle()
+	alone := s.marker()
+	returned, err = c.Update(ctx, rec.ID, after.Version, nil, alone)
+	if err != nil {
+		t.Fatalf("Update(%s) of marker %s alone: %v", rec.ID, alone, err)
+	}
+	marked := get(t, ctx, c, rec.ID)
+	if marked.Marker != alone || returned.Marker != alone {
+		t.Errorf("after Update of marker %s alone: Update returned marker %q, Get reads %q", alone, returned.Marker, marked.Marker)
+	}
+	if diff := s.diffFields(caps, after.Fields, marked.Fields, nil); len(diff) > 0 {
+		t.Errorf("Update of the marker alone changed fields:\n  %s", strings.Join(diff, "\n  "))
+	}
+	if returned.Version != marked.Version {
+		t.Errorf("Update of the marker alone returned version %q, a Get right after reads %q", returned.Version, marked.Version)
+	}
+
+	again, err := c.Update(ctx, rec.ID, marked.Version, nil, alone)
+	if err != nil {
+		t.Fatalf("Update(%s) of the marker it already carries: %v", rec.ID, err)
+	}
+	if now := get(t, ctx, c, rec.ID); again.Marker != alone || now.Version != marked.Version {
+		t.Errorf("Update of the marker the record already carries: marker %q, version %q then %q; want %s and no write", again.Marker, marked.Version, now.Version, alone)
 	}
 }

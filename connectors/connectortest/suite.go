@@ -41,6 +41,7 @@ func Run(t *testing.T, h Harness) {
 		{"fields declared multi-valued keep several values", s.multiValued},
 		{"a stale version is refused with ErrConflict or not checked at all", s.staleVersion},
 		{"SetMarker moves a record to a new marker", s.setMarker},
+		{"Update writes a marker with the fields, or alone", s.updateMarker},
 		{"Changes from the beginning pages over every record once", s.changesPaging},
 		{"an edit after catching up appears in the next listing from the saved cursor", s.changesAfterEdit},
 		{"a record edited during a paged listing is not lost", s.changesEditDuringListing},
@@ -136,7 +137,7 @@ func (s *suite) edit(t *testing.T, ctx context.Context, c connectors.Connector, 
 		s.h.Edit(t, id, f.Clone())
 		return
 	}
-	if _, err := c.Update(ctx, id, "", f.Clone()); err != nil {
+	if _, err := c.Update(ctx, id, "", f.Clone(), ""); err != nil {
 		t.Fatalf("Update(%s, %v) standing in for a person's edit (the harness has no Edit hook): %v", id, f, err)
 	}
 }

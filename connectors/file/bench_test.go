@@ -72,7 +72,7 @@ func BenchmarkUpdate(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		if _, err := f.c.Update(bg, "BL-5", "", fields("title", fmt.Sprintf("Title %d", i))); err != nil {
+		if _, err := f.c.Update(bg, "BL-5", "", fields("title", fmt.Sprintf("Title %d", i)), ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -219,7 +219,7 @@ func TestOnlyItemFilesAreListed(t *testing.T) {
 	}
 	mustContain(t, f.logs.String(), "old.yml", "rename it")
 	// Writing a linked record writes through the link, which stays a link.
-	if _, err := f.c.Update(bg, "linked", "", fields("status", "todo")); err != nil {
+	if _, err := f.c.Update(bg, "linked", "", fields("status", "todo"), ""); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(filepath.Join(f.dir, "linked.yaml")); err != nil || fi.Mode()&os.ModeSymlink == 0 {

@@ -409,14 +409,16 @@ func (c *Connector) edit(op, id, version string, change func(it *item) (bool, er
 // Update implements connectors.Connector. Keys the update does not name
 // (other fields, a person's notes and comments in the file) stay as they
 // are. A stale version is refused with ErrConflict, and a file that does
-// not parse with a TerminalError: it is never overwritten.
-func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+// not parse with a TerminalError: it is never overwritten. A marker is
+// written as `id: MARKER` in the same write of the file.
+func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return connectors.Record{}, err
 	}
 	if err := checkFields("update "+id, fields); err != nil {
 		return connectors.Record{}, err
 	}
+	marker = strings.TrimSpace(marker)
 	return c.edit("update", id, version, func(it *item) (bool, error) {
 		if err := applyFields(it, fields); err != nil {
 			return false, connectors.Terminal(fmt.Errorf("file: update %s: %w", c.path(id), err))
@@ -425,7 +427,12 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 		if err != nil {
 			return false, connectors.Terminal(fmt.Errorf("file: update %s: %w", c.path(id), err))
 		}
-		return !maps.EqualFunc(after, it.fields, slices.Equal), nil
+		marked := marker != "" && it.marker != marker
+		if marked {
+			setKey(it.root, keyID, marker)
+			it.marker = marker
+		}
+		return marked || !maps.EqualFunc(after, it.fields, slices.Equal), nil
 	})
 }
 

@@ -92,7 +92,7 @@ comments:
 		"estimate.points": {"8"},
 		"estimate.effort": {"2"},
 		"priority":        {"high"},
-	})
+	}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestUpdateWithNothingNewWritesNothing(t *testing.T) {
 	rec := f.create(t, "BL-1", fields("title", "Same", "labels", "a"))
 	st, _ := os.Stat(filepath.Join(f.dir, "BL-1.yaml"))
 	f.clock.Advance(time.Hour)
-	got, err := f.c.Update(bg, "BL-1", rec.Version, fields("title", "Same", "labels", "a"))
+	got, err := f.c.Update(bg, "BL-1", rec.Version, fields("title", "Same", "labels", "a"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,10 +153,10 @@ func TestUpdateWithNothingNewWritesNothing(t *testing.T) {
 func TestUpdateRefusesAStaleVersion(t *testing.T) {
 	f := newFixture(t)
 	rec := f.create(t, "BL-1", fields("title", "One"))
-	if _, err := f.c.Update(bg, "BL-1", rec.Version, fields("title", "Two")); err != nil {
+	if _, err := f.c.Update(bg, "BL-1", rec.Version, fields("title", "Two"), ""); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.c.Update(bg, "BL-1", rec.Version, fields("title", "Three"))
+	_, err := f.c.Update(bg, "BL-1", rec.Version, fields("title", "Three"), "")
 	if !errors.Is(err, connectors.ErrConflict) {
 		t.Fatalf("got %v, want ErrConflict", err)
 	}
@@ -280,7 +280,7 @@ func TestABrokenFileIsReportedAndNeverOverwritten(t *testing.T) {
 	mustContain(t, err.Error(), path+":3:", "invalid YAML", "will not write to it until it parses")
 
 	writes := map[string]func() error{
-		"update":         func() error { _, err := f.c.Update(bg, "checkout", "", fields("title", "x")); return err },
+		"update":         func() error { _, err := f.c.Update(bg, "checkout", "", fields("title", "x"), ""); return err },
 		"set marker":     func() error { return f.c.SetMarker(bg, "checkout", "BL-3") },
 		"add comment":    func() error { _, err := f.c.CreateComment(bg, "checkout", connectors.Comment{Body: "x"}); return err },
 		"edit comment":   func() error { return f.c.UpdateComment(bg, "checkout", "c1", "x") },
@@ -312,7 +312,7 @@ func TestABrokenFileIsReportedAndNeverOverwritten(t *testing.T) {
 	if !slices.Equal(ids, []string{"checkout"}) {
 		t.Errorf("changes after the fix %v, want [checkout]", ids)
 	}
-	if _, err := f.c.Update(bg, "checkout", "", fields("title", "Checkout v2")); err != nil {
+	if _, err := f.c.Update(bg, "checkout", "", fields("title", "Checkout v2"), ""); err != nil {
 		t.Errorf("update after the fix: %v", err)
 	}
 }
@@ -338,7 +338,7 @@ func TestADeletedFileIsNotFound(t *testing.T) {
 	}
 	ops := map[string]func() error{
 		"get":            func() error { _, err := f.c.Get(bg, "BL-1"); return err },
-		"update":         func() error { _, err := f.c.Update(bg, "BL-1", "", fields("title", "x")); return err },
+		"update":         func() error { _, err := f.c.Update(bg, "BL-1", "", fields("title", "x"), ""); return err },
 		"set marker":     func() error { return f.c.SetMarker(bg, "BL-1", "BL-1") },
 		"add comment":    func() error { _, err := f.c.CreateComment(bg, "BL-1", connectors.Comment{Body: "x"}); return err },
 		"find by marker": func() error { _, err := f.c.FindByMarker(bg, "BL-1"); return err },
@@ -365,7 +365,7 @@ func TestIDsCannotReachOutsideTheDirectory(t *testing.T) {
 		if _, err := f.c.Get(bg, id); !errors.Is(err, connectors.ErrNotFound) {
 			t.Errorf("get %q: %v, want ErrNotFound", id, err)
 		}
-		if _, err := f.c.Update(bg, id, "", fields("title", "x")); !errors.Is(err, connectors.ErrNotFound) {
+		if _, err := f.c.Update(bg, id, "", fields("title", "x"), ""); !errors.Is(err, connectors.ErrNotFound) {
 			t.Errorf("update %q: %v, want ErrNotFound", id, err)
 		}
 	}
@@ -390,13 +390,13 @@ func TestFieldsNamedLikeBacklogdsKeysAreRefused(t *testing.T) {
 func TestReplacingNestedFieldsWithAValueIsRefused(t *testing.T) {
 	f := newFixture(t)
 	f.write(t, "x.yaml", "estimate:\n  points: 3\n  effort: 2\n")
-	_, err := f.c.Update(bg, "x", "", fields("estimate", "5"))
+	_, err := f.c.Update(bg, "x", "", fields("estimate", "5"), "")
 	if !connectors.IsTerminal(err) {
 		t.Fatalf("got %v, want a terminal error", err)
 	}
 	mustContain(t, err.Error(), "estimate", "nested fields")
 	// Removing every nested field removes the empty parent too.
-	rec, err := f.c.Update(bg, "x", "", connectors.Fields{"estimate.points": nil, "estimate.effort": nil})
+	rec, err := f.c.Update(bg, "x", "", connectors.Fields{"estimate.points": nil, "estimate.effort": nil}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +463,7 @@ func TestAHandWrittenCommentKeepsItsIDOnceBacklogdWrites(t *testing.T) {
 	f.write(t, "x.yaml", "title: x\ncomments:\n  - author: bob\n    body: typo hre\n")
 	id := f.get(t, "x").Comments[0].ID
 	// Any write stamps the derived id into the file...
-	if _, err := f.c.Update(bg, "x", "", fields("title", "y")); err != nil {
+	if _, err := f.c.Update(bg, "x", "", fields("title", "y"), ""); err != nil {
 		t.Fatal(err)
 	}
 	mustContain(t, f.read(t, "x.yaml"), "id: "+id)
@@ -494,7 +494,7 @@ func TestWritesLeaveNoTemporaryFiles(t *testing.T) {
 	f := newFixture(t)
 	for i := range 8 {
 		rec := f.create(t, fmt.Sprintf("BL-%d", i), fields("title", "x", "description", strings.Repeat("long text ", 1000)))
-		if _, err := f.c.Update(bg, rec.ID, "", fields("title", "y")); err != nil {
+		if _, err := f.c.Update(bg, rec.ID, "", fields("title", "y"), ""); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.c.CreateComment(bg, rec.ID, connectors.Comment{Body: "c"}); err != nil {
@@ -590,7 +590,7 @@ func TestConcurrentWritersNeitherLoseNorDuplicate(t *testing.T) {
 					continue
 				}
 				// Everyone also updates a shared record, without a version.
-				if _, err := f.c.Update(bg, "shared", "", connectors.Fields{"by-" + marker: {"yes"}}); err != nil {
+				if _, err := f.c.Update(bg, "shared", "", connectors.Fields{"by-" + marker: {"yes"}}, ""); err != nil {
 					errs <- err
 				}
 				if _, err := f.c.CreateComment(bg, rec.ID, connectors.Comment{Body: marker}); err != nil {
@@ -635,7 +635,7 @@ func TestALockedDirectoryIsATerminalError(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(f.dir, 0o755) })
-	_, err := f.c.Update(bg, "BL-1", "", fields("title", "x"))
+	_, err := f.c.Update(bg, "BL-1", "", fields("title", "x"), "")
 	if !connectors.IsTerminal(err) {
 		t.Fatalf("update in a read-only directory: %v, want a terminal error", err)
 	}

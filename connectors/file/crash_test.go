@@ -132,7 +132,7 @@ func TestCrashChild(t *testing.T) {
 			t.Fatal(err)
 		}
 		j := 1 + rng.IntN(i)
-		if _, err := c.Update(bg, fmt.Sprintf("BL-%d", j), "", fields("description", crashPayload+strconv.Itoa(i))); err != nil {
+		if _, err := c.Update(bg, fmt.Sprintf("BL-%d", j), "", fields("description", crashPayload+strconv.Itoa(i)), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -39,7 +39,7 @@ func TestFailuresTellTheSyncerWhatToDo(t *testing.T) {
 		},
 		{
 			name:  "an empty title is terminal",
-			act:   func(c *Connector) error { _, err := c.Update(ctx, "1", "", title(" ")); return err },
+			act:   func(c *Connector) error { _, err := c.Update(ctx, "1", "", title(" "), ""); return err },
 			check: terminal("title"),
 		},
 		{

@@ -133,7 +133,7 @@ func testRecordFieldsRoundTrip(t *testing.T, noParentURL bool) {
 			for k, v := range s.set {
 				up.Set(k, v...)
 			}
-			got, err := c.Update(ctx, rec.ID, "", up)
+			got, err := c.Update(ctx, rec.ID, "", up, "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -467,16 +467,33 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 // Update implements connectors.Connector. GitHub has no optimistic
 // locking, so version is not checked: the syncer's three-way merge
 // against the last-synced base is what keeps concurrent edits. A new
-// body gets the issue's marker appended again.
-func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+// body gets the issue's marker appended again. The marker lives in the
+// body, so a marker to write goes in the same PATCH as the fields: the
+// body is written back with it, read first when the fields do not hold
+// it (a conditional read of the issue the syncer has just read, which
+// GitHub answers 304 and does not count).
+func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
 	n, err := parseNumber(id)
 	if err != nil {
 		return connectors.Record{}, fmt.Errorf("github: update: %w", err)
 	}
 	op := fmt.Sprintf("update #%d", n)
+	if marker != "" && !validMarker(marker) {
+		return connectors.Record{}, connectors.Terminalf("github: %s: marker %q must be a canonical id of letters, digits and . _ : -", op, marker)
+	}
 	var is *issue
-	marker := ""
-	if _, ok := fields[FieldBody]; ok {
+	_, writesBody := fields[FieldBody]
+	switch {
+	case marker != "" && !writesBody:
+		if is, err = c.getIssue(ctx, n); err != nil {
+			return connectors.Record{}, err
+		}
+		text, cur := parseBody(is.GetBody())
+		if cur != marker || is.GetBody() != appendMarker(text, marker) {
+			fields = fields.Clone()
+			fields.Set(FieldBody, text)
+		}
+	case writesBody && marker == "":
 		c.mu.Lock()
 		m, known := c.markers[id]
 		c.mu.Unlock()

@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/backlogd/backlogd/connectors"
@@ -67,7 +68,7 @@ func TestMarkerIsRepairedOnTheNextWriteOfTheBody(t *testing.T) {
 	}
 	up := connectors.Fields{}
 	up.Set("body", "Rewritten, then synced")
-	after, err := c.Update(ctx, rec.ID, read.Version, up)
+	after, err := c.Update(ctx, rec.ID, read.Version, up, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestMarkerIsRepairedOnTheNextWriteOfTheBody(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv.Edit(1, func(is *githubfake.Issue) { is.Body = "Lost again" })
-		got, err := fresh.Update(ctx, rec.ID, "", up)
+		got, err := fresh.Update(ctx, rec.ID, "", up, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,11 +101,64 @@ func TestMarkerIsRepairedOnTheNextWriteOfTheBody(t *testing.T) {
 		before, _ := srv.Issue(1)
 		up := connectors.Fields{}
 		up.Set("labels", "bug")
-		if _, err := c.Update(ctx, rec.ID, "", up); err != nil {
+		if _, err := c.Update(ctx, rec.ID, "", up, ""); err != nil {
 			t.Fatal(err)
 		}
 		if after, _ := srv.Issue(1); after.Body != before.Body {
 			t.Errorf("body changed from %q to %q", before.Body, after.Body)
+		}
+	})
+}
+
+// Adopting an issue writes the marker into its body; when the syncer
+// pushes missing defaults at the same time, both must go in one PATCH
+// (GitHub counts every PATCH against 80 content writes a minute).
+func TestAMarkerToWriteGoesInThePatchOfTheFields(t *testing.T) {
+	ctx := context.Background()
+	c, srv := newFake(t, githubfake.Options{})
+	n := srv.AddIssue(githubfake.Issue{Title: "Filed by a person", Body: "Seen on staging.", Labels: []string{"type/bug"}, User: "acme-qa"})
+	rec, err := c.Get(ctx, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		fields connectors.Fields
+		marker string
+		body   string
+	}{
+		{"labels and the marker: the body is written back with it", connectors.Fields{"labels": {"status/todo", "type/bug"}}, "BL-7",
+			"Seen on staging.\n\n<!-- backlogd:id=BL-7 -->"},
+		{"a new body and the marker", connectors.Fields{"body": {"Seen on staging and production."}}, "BL-8",
+			"Seen on staging and production.\n\n<!-- backlogd:id=BL-8 -->"},
+		{"the marker alone", nil, "BL-9", "Seen on staging and production.\n\n<!-- backlogd:id=BL-9 -->"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv.ResetStats()
+			got, err := c.Update(ctx, rec.ID, "", tt.fields, tt.marker)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := srv.Stats(); st.ByClass["update_issue"] != 1 {
+				t.Errorf("%d PATCHes (%v), want 1", st.ByClass["update_issue"], st.ByClass)
+			}
+			is, _ := srv.Issue(n)
+			if is.Body != tt.body || got.Marker != tt.marker {
+				t.Errorf("body %q, marker read back %q; want %q and %s", is.Body, got.Marker, tt.body, tt.marker)
+			}
+			if want := tt.fields["labels"]; want != nil && !slices.Equal(got.Fields["labels"], want) {
+				t.Errorf("labels %q, want %q", got.Fields["labels"], want)
+			}
+		})
+	}
+	t.Run("the marker the issue already carries writes nothing", func(t *testing.T) {
+		srv.ResetStats()
+		if _, err := c.Update(ctx, rec.ID, "", nil, "BL-9"); err != nil {
+			t.Fatal(err)
+		}
+		if patches := srv.Stats().ByClass["update_issue"]; patches != 0 {
+			t.Errorf("%d PATCHes, want none", patches)
 		}
 	})
 }

@@ -105,7 +105,7 @@ func TestParentAndEpicLink(t *testing.T) {
 		if is, _ := srv.Issue(story.ID); story.Fields.Get(FieldParent) != epic.ID || is.Parent == 0 {
 			t.Errorf("parent %q, stored %d", story.Fields.Get(FieldParent), is.Parent)
 		}
-		r, err := c.Update(ctx, story.ID, "", fields(FieldParent, ""))
+		r, err := c.Update(ctx, story.ID, "", fields(FieldParent, ""), "")
 		if err != nil || r.Fields.Get(FieldParent) != "" {
 			t.Errorf("unparented: %v, %v", r.Fields.Get(FieldParent), err)
 		}
@@ -148,10 +148,10 @@ func TestPeople(t *testing.T) {
 		if got.Fields.Get(FieldAssignee) != jirafake.Bob.AccountID {
 			t.Errorf("a hidden e-mail reads as %q", got.Fields.Get(FieldAssignee))
 		}
-		if _, err := c.Update(ctx, r.ID, "", fields(FieldAssignee, jirafake.Bob.AccountID)); err != nil {
+		if _, err := c.Update(ctx, r.ID, "", fields(FieldAssignee, jirafake.Bob.AccountID), ""); err != nil {
 			t.Errorf("assigning by account id: %v", err)
 		}
-		if _, err := c.Update(ctx, r.ID, "", fields(FieldAssignee, "mallory@acme.com")); !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "users: map") {
+		if _, err := c.Update(ctx, r.ID, "", fields(FieldAssignee, "mallory@acme.com"), ""); !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "users: map") {
 			t.Errorf("an unknown user: %v", err)
 		}
 	})
@@ -204,7 +204,7 @@ func TestUpdateWritesOnlyWhatChanged(t *testing.T) {
 		}
 		srv.ResetStats()
 		f.Set("Story Points", "5.0")
-		got, err := c.Update(ctx, r.ID, r.Version, f)
+		got, err := c.Update(ctx, r.ID, r.Version, f, "")
 		if err != nil || got.Version != r.Version {
 			t.Fatalf("got %v, %v", got, err)
 		}
@@ -212,14 +212,14 @@ func TestUpdateWritesOnlyWhatChanged(t *testing.T) {
 			t.Errorf("an update that changes nothing cost %d requests, %d writes", st.Requests, st.Writes)
 		}
 		srv.ResetStats()
-		got, err = c.Update(ctx, r.ID, r.Version, fields(FieldSummary, "y"))
+		got, err = c.Update(ctx, r.ID, r.Version, fields(FieldSummary, "y"), "")
 		if err != nil || got.Fields.Get(FieldSummary) != "y" || got.Marker != "BL-1" || !slices.Equal(got.Fields[FieldLabels], []string{"a", "b"}) {
 			t.Fatalf("got %+v, %v", got, err)
 		}
 		if st := srv.Stats().ByClass; st["edit_issue"] != 1 || st["transition"] != 0 {
 			t.Errorf("requests %v", st)
 		}
-		if _, err := c.Update(ctx, r.ID, r.Version, fields(FieldSummary, "z")); !strings.Contains(errString(err), connectors.ErrConflict.Error()) {
+		if _, err := c.Update(ctx, r.ID, r.Version, fields(FieldSummary, "z"), ""); !strings.Contains(errString(err), connectors.ErrConflict.Error()) {
 			t.Errorf("a stale version: %v", err)
 		}
 	})

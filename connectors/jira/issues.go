@@ -194,8 +194,13 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 // writes only what differs (and nothing when nothing does), then moves
 // the status through the workflow. Jira has no optimistic locking on
 // edits: version (the updated time last read) is checked against the
-// fresh read.
-func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+// fresh read. Jira keeps the marker in an entity property (and a
+// label), which take requests of their own: a marker to write is
+// written after the fields, and only where it is not already right.
+func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
+	if marker != "" && !validMarker(marker) {
+		return connectors.Record{}, connectors.Terminalf("jira: update %s: marker %q must be a canonical id of letters, digits and . _ : -", id, marker)
+	}
 	m, err := c.metadata(ctx)
 	if err != nil {
 		return connectors.Record{}, err
@@ -219,9 +224,20 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 		}
 	}
 	if len(changed) == 0 {
-		return cur, nil
+		if marker == "" {
+			return cur, nil
+		}
+		wrote, err := c.setMarker(ctx, m, id, marker)
+		if err != nil || !wrote {
+			return cur, err
+		}
+		return c.Get(ctx, is.ID)
 	}
-	w, err := c.encode(ctx, m, changed, cur.Marker)
+	markerNow := cur.Marker
+	if marker != "" {
+		markerNow = marker
+	}
+	w, err := c.encode(ctx, m, changed, markerNow)
 	if err != nil {
 		return connectors.Record{}, fmt.Errorf("jira: update %s: %w", cur.Key, err)
 	}
@@ -246,6 +262,11 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 			return connectors.Record{}, fmt.Errorf("%w (Jira sets resolutions through transitions: map the status too)", err)
 		}
 	}
+	if marker != "" {
+		if _, err := c.setMarker(ctx, m, is.ID, marker); err != nil {
+			return connectors.Record{}, err
+		}
+	}
 	return c.Get(ctx, is.ID)
 }
 
@@ -260,11 +281,19 @@ func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
 	if err != nil {
 		return err
 	}
+	_, err = c.setMarker(ctx, m, id, marker)
+	return err
+}
+
+// setMarker writes the entity property and the marker label where they
+// are not already right, and reports whether it wrote anything.
+func (c *Connector) setMarker(ctx context.Context, m *meta, id, marker string) (bool, error) {
 	var is issue
 	q := url.Values{"fields": {"labels"}, "properties": {markerProperty}}
 	if err := c.do(ctx, call{op: "read the marker of " + id, method: http.MethodGet, path: issuePath(m, id), query: q, out: &is}); err != nil {
-		return err
+		return false, err
 	}
+	wrote := false
 	var prop struct {
 		ID string `json:"id"`
 	}
@@ -272,8 +301,9 @@ func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
 	if prop.ID != marker {
 		if err := c.do(ctx, call{op: "set marker " + marker + " on " + is.Key, method: http.MethodPut,
 			path: "rest/api/2/issue/" + url.PathEscape(is.ID) + "/properties/" + markerProperty, in: map[string]string{"id": marker}}); err != nil {
-			return err
+			return wrote, err
 		}
+		wrote = true
 	}
 	if *c.cfg.MarkerLabel {
 		var ls []string
@@ -291,13 +321,14 @@ func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
 		if len(ops) > 0 {
 			if err := c.do(ctx, call{op: "label " + is.Key + " with " + want, method: http.MethodPut, path: issuePath(m, is.ID),
 				in: map[string]any{"update": map[string]any{"labels": ops}}}); err != nil {
-				return err
+				return wrote, err
 			}
+			wrote = true
 		}
 	}
 	c.remember(is.ID, is.Key)
 	c.noteMarker(marker, is.ID, true)
-	return nil
+	return wrote, nil
 }
 
 func cutMarkerLabel(l string) (string, bool) {

@@ -81,18 +81,18 @@ func TestMeasureRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 		report("create (no status)", 1)
-		if _, err := c.Update(ctx, r.ID, r.Version, fields(FieldStatus, "Code Review")); err != nil {
+		if _, err := c.Update(ctx, r.ID, r.Version, fields(FieldStatus, "Code Review"), ""); err != nil {
 			t.Fatal(err)
 		}
 		st = report("status change needing two transitions", 1)
 		if st.ByClass["transition"] != 2 || st.Requests != 5 {
 			t.Errorf("two transitions cost %v", st.ByClass)
 		}
-		if _, err := c.Update(ctx, r.ID, "", fields(FieldSummary, "New story")); err != nil {
+		if _, err := c.Update(ctx, r.ID, "", fields(FieldSummary, "New story"), ""); err != nil {
 			t.Fatal(err)
 		}
 		report("update that changes nothing", 1)
-		if _, err := c.Update(ctx, r.ID, "", fields(FieldSummary, "Renamed story")); err != nil {
+		if _, err := c.Update(ctx, r.ID, "", fields(FieldSummary, "Renamed story"), ""); err != nil {
 			t.Fatal(err)
 		}
 		report("update of one field", 1)

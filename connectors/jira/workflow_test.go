@@ -23,7 +23,7 @@ func TestWorkflowTransitions(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv.ResetStats()
-			got, err := c.Update(ctx, r.ID, r.Version, fields(FieldStatus, "Code Review"))
+			got, err := c.Update(ctx, r.ID, r.Version, fields(FieldStatus, "Code Review"), "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +55,7 @@ func TestWorkflowTransitions(t *testing.T) {
 		t.Run("exploring never resolves an issue on the way", func(t *testing.T) {
 			c, srv := newFake(t, jirafake.Options{Flavor: fl})
 			r, _ := c.Create(ctx, "BL-1", fields(FieldSummary, "x"))
-			if _, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Done")); err != nil {
+			if _, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Done"), ""); err != nil {
 				t.Fatal(err)
 			}
 			is, _ := srv.Issue(r.ID)
@@ -70,15 +70,15 @@ func TestWorkflowTransitions(t *testing.T) {
 			c, srv := newFake(t, jirafake.Options{Flavor: fl})
 			a, _ := c.Create(ctx, "BL-1", fields(FieldSummary, "a"))
 			b, _ := c.Create(ctx, "BL-2", fields(FieldSummary, "b"))
-			if _, err := c.Update(ctx, a.ID, "", fields(FieldStatus, "Done")); err != nil {
+			if _, err := c.Update(ctx, a.ID, "", fields(FieldStatus, "Done"), ""); err != nil {
 				t.Fatal(err)
 			}
 			// Back to Backlog and on to Done again: the plan is known.
-			if _, err := c.Update(ctx, a.ID, "", fields(FieldStatus, "Backlog")); err != nil {
+			if _, err := c.Update(ctx, a.ID, "", fields(FieldStatus, "Backlog"), ""); err != nil {
 				t.Fatal(err)
 			}
 			srv.ResetStats()
-			if _, err := c.Update(ctx, b.ID, "", fields(FieldStatus, "Done")); err != nil {
+			if _, err := c.Update(ctx, b.ID, "", fields(FieldStatus, "Done"), ""); err != nil {
 				t.Fatal(err)
 			}
 			if n := srv.Stats().ByClass["transition"]; n != 3 {
@@ -93,7 +93,7 @@ func TestWorkflowFailuresAreTerminal(t *testing.T) {
 	t.Run("a required resolution no one supplies names the issue, the transition and the field", func(t *testing.T) {
 		c, srv := newFake(t, jirafake.Options{Flavor: jirafake.DataCenter}, func(cfg *Config) { cfg.TransitionFields = nil })
 		r, _ := c.Create(ctx, "BL-1", fields(FieldSummary, "x"))
-		_, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Done"))
+		_, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Done"), "")
 		if !connectors.IsTerminal(err) {
 			t.Fatalf("got %v; want a terminal error", err)
 		}
@@ -105,7 +105,7 @@ func TestWorkflowFailuresAreTerminal(t *testing.T) {
 		// The syncer tries again later: the learned path fails before
 		// moving the issue, and nothing is retried in a loop.
 		srv.ResetStats()
-		if _, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Done")); !connectors.IsTerminal(err) {
+		if _, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Done"), ""); !connectors.IsTerminal(err) {
 			t.Fatalf("the second attempt: %v", err)
 		}
 		if n := srv.Stats().ByClass["transition"]; n != 0 {
@@ -117,7 +117,7 @@ func TestWorkflowFailuresAreTerminal(t *testing.T) {
 			cfg.TransitionFields = map[string]map[string]string{"Won't Do": {"resolution": "Won't Do"}}
 		})
 		r, _ := c.Create(ctx, "BL-1", fields(FieldSummary, "x"))
-		_, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Won't Do"))
+		_, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Won't Do"), "")
 		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), `"Won't do"`) || !strings.Contains(err.Error(), `"Comment"`) {
 			t.Errorf("got %v", err)
 		}
@@ -125,7 +125,7 @@ func TestWorkflowFailuresAreTerminal(t *testing.T) {
 	t.Run("a comment from transition_fields goes in the product's markup", func(t *testing.T) {
 		c, srv := newFake(t, jirafake.Options{Flavor: jirafake.Cloud})
 		r, _ := c.Create(ctx, "BL-1", fields(FieldSummary, "x"))
-		if _, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Won't Do")); err != nil {
+		if _, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Won't Do"), ""); err != nil {
 			t.Fatal(err)
 		}
 		is, _ := srv.Issue(r.ID)
@@ -138,7 +138,7 @@ func TestWorkflowFailuresAreTerminal(t *testing.T) {
 			cfg.TransitionFields = map[string]map[string]string{"Done": {"resolution": "Fixed"}}
 		})
 		r, _ := c.Create(ctx, "BL-1", fields(FieldSummary, "x"))
-		_, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Done"))
+		_, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Done"), "")
 		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), `transition "Approve"`) || !strings.Contains(err.Error(), "valid resolution") {
 			t.Errorf("got %v", err)
 		}
@@ -147,7 +147,7 @@ func TestWorkflowFailuresAreTerminal(t *testing.T) {
 		c, srv := newFake(t, jirafake.Options{Flavor: jirafake.DataCenter})
 		r, _ := c.Create(ctx, "BL-1", fields(FieldSummary, "x"))
 		srv.ResetStats()
-		_, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Shipped"))
+		_, err := c.Update(ctx, r.ID, "", fields(FieldStatus, "Shipped"), "")
 		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), `status "Shipped" does not exist`) || srv.Stats().ByClass["transition"] != 0 {
 			t.Errorf("got %v", err)
 		}

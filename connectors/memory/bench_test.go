@@ -52,7 +52,7 @@ func BenchmarkReconcileCalls(b *testing.B) {
 				return
 			}
 			if i%4 == 0 {
-				if _, err := tr.Update(ctx, id, "", connectors.Fields{"status": {strconv.FormatInt(i, 10)}}); err != nil {
+				if _, err := tr.Update(ctx, id, "", connectors.Fields{"status": {strconv.FormatInt(i, 10)}}, ""); err != nil {
 					b.Error(err)
 				}
 			}

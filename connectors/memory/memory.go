@@ -209,8 +209,9 @@ func (t *Tracker) Create(ctx context.Context, marker string, fields connectors.F
 }
 
 // Update implements connectors.Connector: only the given fields change,
-// and a version other than the record's is refused with ErrConflict.
-func (t *Tracker) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+// and a version other than the record's is refused with ErrConflict. A
+// marker is set in the same call, which counts as one update.
+func (t *Tracker) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
 	if err := t.call(ctx, opUpdate, id); err != nil {
 		return connectors.Record{}, err
 	}
@@ -218,6 +219,7 @@ func (t *Tracker) Update(ctx context.Context, id, version string, fields connect
 	if err != nil {
 		return connectors.Record{}, err
 	}
+	marker = strings.TrimSpace(marker)
 	t.mu.Lock()
 	r := t.records[id]
 	if r == nil {
@@ -230,6 +232,15 @@ func (t *Tracker) Update(ctx context.Context, id, version string, fields connect
 		return connectors.Record{}, fmt.Errorf("%s: update %s: version %s is stale, the record is at %d: %w", t.opts.Name, id, version, cur, connectors.ErrConflict)
 	}
 	changed := t.apply(r, f)
+	if marker != "" && r.marker != marker {
+		t.unmark(r)
+		r.marker = marker
+		t.mark(r)
+		if !changed {
+			t.touch(r)
+		}
+		changed = true
+	}
 	out := t.export(r, true)
 	t.mu.Unlock()
 	if changed {

@@ -135,7 +135,7 @@ func TestWritesThatChangeNothingMoveNothing(t *testing.T) {
 	tr := New(Options{})
 	r := create(t, tr, "BL-1", "title", "Same", "labels", "a")
 	_, cursor := drainIDs(t, tr, "")
-	same, err := tr.Update(ctx, r.ID, r.Version, connectors.Fields{"title": {"Same"}, "labels": {"a"}, "unset": nil})
+	same, err := tr.Update(ctx, r.ID, r.Version, connectors.Fields{"title": {"Same"}, "labels": {"a"}, "unset": nil}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestWritesThatChangeNothingMoveNothing(t *testing.T) {
 	if ids, _ := drainIDs(t, tr, cursor); len(ids) != 0 {
 		t.Errorf("writes that changed nothing are listed as changes: %v", ids)
 	}
-	if _, err := tr.Update(ctx, r.ID, r.Version, connectors.Fields{"labels": nil}); err != nil {
+	if _, err := tr.Update(ctx, r.ID, r.Version, connectors.Fields{"labels": nil}, ""); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := tr.Get(ctx, r.ID)
@@ -162,7 +162,7 @@ func TestAStaleVersionIsAConflict(t *testing.T) {
 	tr := New(Options{})
 	r := create(t, tr, "BL-1", "title", "One")
 	tr.Edit(r.ID, connectors.Fields{"title": {"A person's edit"}})
-	_, err := tr.Update(ctx, r.ID, r.Version, connectors.Fields{"title": {"Ours"}})
+	_, err := tr.Update(ctx, r.ID, r.Version, connectors.Fields{"title": {"Ours"}}, "")
 	if !errors.Is(err, connectors.ErrConflict) {
 		t.Fatalf("Update with the version from before a person's edit: %v; want ErrConflict", err)
 	}
@@ -219,7 +219,7 @@ func TestDeclaredFieldsAreCheckedLikeAStrictTracker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is refused", func(t *testing.T) {
-			_, err := tr.Update(ctx, r.ID, "", tt.fields)
+			_, err := tr.Update(ctx, r.ID, "", tt.fields, "")
 			if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Update(%v): %v; want a terminal error saying %s", tt.fields, err, tt.want)
 			}
@@ -326,7 +326,7 @@ func TestCallsCountEachOperation(t *testing.T) {
 	r := create(t, tr, "BL-1", "title", "One")
 	tr.Get(ctx, r.ID)
 	tr.Get(ctx, "404")
-	tr.Update(ctx, r.ID, "", connectors.Fields{"title": {"Two"}})
+	tr.Update(ctx, r.ID, "", connectors.Fields{"title": {"Two"}}, "")
 	tr.Changes(ctx, "")
 	tr.FindByMarker(ctx, "BL-1")
 	tr.SetMarker(ctx, r.ID, "BL-2")
@@ -365,7 +365,7 @@ func TestConcurrentWritersAndReadersKeepEveryChange(t *testing.T) {
 			}
 			ids[w] = r.ID
 			for i := 1; i <= updates; i++ {
-				if _, err := tr.Update(ctx, r.ID, "", connectors.Fields{"title": {strconv.Itoa(i)}}); err != nil {
+				if _, err := tr.Update(ctx, r.ID, "", connectors.Fields{"title": {strconv.Itoa(i)}}, ""); err != nil {
 					t.Error(err)
 				}
 				if _, err := tr.CreateComment(ctx, r.ID, connectors.Comment{Body: strconv.Itoa(i)}); err != nil {

@@ -296,8 +296,9 @@ func fieldList(ws []wireValue) string {
 // PUT, even an empty one, which would echo back as a change. Redmine's
 // API does not show lock_version, so version (the updated_on last read)
 // is checked against the fresh read; a write racing in between still
-// ends in ErrConflict when Redmine's own lock catches it.
-func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields) (connectors.Record, error) {
+// ends in ErrConflict when Redmine's own lock catches it. The marker is
+// a custom field, sent in the same PUT as the fields and read back.
+func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
 	m, err := c.metadata(ctx)
 	if err != nil {
 		return connectors.Record{}, err
@@ -315,13 +316,44 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 		return connectors.Record{}, fmt.Errorf("redmine: update issue #%s: changed at %s since read at %s: %w", id, cur.Version, version, connectors.ErrConflict)
 	}
 	ws = changed(ws, cur)
-	if len(ws) == 0 {
+	mark := marker != "" && cur.Marker != marker
+	if len(ws) == 0 && !mark {
 		return cur, nil
 	}
-	if err := c.put(ctx, id, payload(ws, nil)); err != nil {
-		return connectors.Record{}, fmt.Errorf("redmine: update issue #%s (%s): %w", id, fieldList(ws), err)
+	var extra map[string]any
+	if mark {
+		tracker, known := 0, false
+		if is.Tracker != nil {
+			tracker, known = is.Tracker.ID, true
+		}
+		for _, w := range ws {
+			if w.key == "tracker_id" {
+				tracker, known = w.value.(int)
+			}
+		}
+		if known && !m.marker.enabledFor(tracker) {
+			return connectors.Record{}, connectors.Terminalf("redmine: mark issue #%s as %s: custom field %q, which holds backlogd's ids, is not enabled for tracker %q: enable it in Administration › Custom fields › %s › Trackers", id, marker, c.cfg.MarkerField, m.trackers.byID[tracker], c.cfg.MarkerField)
+		}
+		extra = map[string]any{"custom_fields": []map[string]any{{"id": m.marker.ID, "value": marker}}}
 	}
-	return c.Get(ctx, id)
+	if err := c.put(ctx, id, payload(ws, extra)); err != nil {
+		what := fieldList(ws)
+		if mark {
+			what = strings.TrimPrefix(what+", marker "+marker, ", ")
+		}
+		return connectors.Record{}, fmt.Errorf("redmine: update issue #%s (%s): %w", id, what, err)
+	}
+	rec, err := c.Get(ctx, id)
+	if err != nil {
+		return connectors.Record{}, err
+	}
+	if mark && rec.Marker != marker {
+		// Redmine drops a value of a field not enabled for the issue's
+		// project or tracker and still answers 204: without this check
+		// the syncer would take an unmarked issue for a marked one.
+		return connectors.Record{}, connectors.Terminalf("redmine: mark issue #%s as %s: Redmine did not store it in custom field %q (it holds %q): enable the field for project %s and tracker %s (Administration › Custom fields › %s)", id, marker, c.cfg.MarkerField, rec.Marker, c.cfg.Project, rec.Fields.Get(FieldTracker), c.cfg.MarkerField)
+	}
+	return rec, nil
 }
 
 // checkID refuses an id that is not a Redmine id before it reaches a URL.

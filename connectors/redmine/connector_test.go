@@ -102,7 +102,7 @@ func TestUpdate(t *testing.T) {
 		t.Run("an update that changes nothing sends no write and keeps updated_on", func(t *testing.T) {
 			obs.reset()
 			b.settle()
-			u, err := c.Update(ctx, r.ID, r.Version, allFields())
+			u, err := c.Update(ctx, r.ID, r.Version, allFields(), "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestUpdate(t *testing.T) {
 			f.Set(FieldDueDate)
 			f.Set("Teams", "Design")
 			f.Set(FieldAssignedTo, "Bob Dubois") // a display name works too
-			u, err := c.Update(ctx, r.ID, r.Version, f)
+			u, err := c.Update(ctx, r.ID, r.Version, f, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +144,7 @@ func TestUpdate(t *testing.T) {
 			obs.reset()
 			f := connectors.Fields{}
 			f.Set(FieldPriority, "Low")
-			_, err := c.Update(ctx, r.ID, r.Version, f)
+			_, err := c.Update(ctx, r.ID, r.Version, f, "")
 			if !errors.Is(err, connectors.ErrConflict) {
 				t.Fatalf("err = %v, want a conflict", err)
 			}
@@ -195,7 +195,7 @@ func TestWriteErrors(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				f := connectors.Fields{tt.field: tt.value}
-				_, err := c.Update(ctx, r.ID, "", f)
+				_, err := c.Update(ctx, r.ID, "", f, "")
 				if !connectors.IsTerminal(err) {
 					t.Fatalf("err = %v, want terminal", err)
 				}
@@ -210,7 +210,7 @@ func TestWriteErrors(t *testing.T) {
 			if _, err := c.Get(ctx, "999999"); !errors.Is(err, connectors.ErrNotFound) {
 				t.Errorf("get: %v", err)
 			}
-			if _, err := c.Update(ctx, "999999", "", f); !errors.Is(err, connectors.ErrNotFound) {
+			if _, err := c.Update(ctx, "999999", "", f, ""); !errors.Is(err, connectors.ErrNotFound) {
 				t.Errorf("update: %v", err)
 			}
 		})
@@ -250,7 +250,7 @@ func TestChanges(t *testing.T) {
 		// Close one: closed issues are only listed with status_id=*.
 		closed := connectors.Fields{}
 		closed.Set(FieldStatus, "Closed")
-		if _, err := c.Update(ctx, ids[0], "", closed); err != nil {
+		if _, err := c.Update(ctx, ids[0], "", closed, ""); err != nil {
 			t.Fatal(err)
 		}
 		got, cursor := drain(t, c, "")
@@ -317,7 +317,7 @@ func TestMarkers(t *testing.T) {
 		}
 		closed := connectors.Fields{}
 		closed.Set(FieldStatus, "Rejected")
-		if _, err := c.Update(ctx, r.ID, "", closed); err != nil {
+		if _, err := c.Update(ctx, r.ID, "", closed, ""); err != nil {
 			t.Fatal(err)
 		}
 		t.Run("FindByMarker matches exactly and finds closed issues", func(t *testing.T) {
@@ -369,6 +369,30 @@ func TestMarkers(t *testing.T) {
 				t.Errorf("got %+v, %v", got, err)
 			}
 		})
+		t.Run("Update adopts an issue a person filed with its fields in one PUT", func(t *testing.T) {
+			// A connector of its own, to count its writes (made last:
+			// the backend's hooks act on the connector made last).
+			obs := newCounter()
+			c := b.connect(t, obs)
+			f := connectors.Fields{}
+			f.Set(FieldSubject, "Filed by the client, too")
+			r3, err := c.Create(ctx, "", f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obs.reset()
+			f.Set(FieldSubject, "Filed by the client, adopted")
+			got, err := c.Update(ctx, r3.ID, r3.Version, f, "BL-98")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Marker != "BL-98" || got.Fields.Get(FieldSubject) != "Filed by the client, adopted" {
+				t.Errorf("after Update with a marker: %+v", got)
+			}
+			if w := obs.get("write"); w != 1 {
+				t.Errorf("%d writes, want one PUT for the subject and the marker", w)
+			}
+		})
 	})
 }
 
@@ -391,7 +415,7 @@ func TestComments(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A field change makes a journal without notes: not a comment.
-		if _, err := c.Update(ctx, r.ID, "", connectors.Fields{FieldPriority: {"High"}}); err != nil {
+		if _, err := c.Update(ctx, r.ID, "", connectors.Fields{FieldPriority: {"High"}}, ""); err != nil {
 			t.Fatal(err)
 		}
 		b.comment(t, r.ID, "From the client")
@@ -460,7 +484,7 @@ func TestEstimatedDays(t *testing.T) {
 		})
 		t.Run("writing the same days again writes nothing", func(t *testing.T) {
 			obs.reset()
-			if _, err := c.Update(ctx, r.ID, "", f); err != nil {
+			if _, err := c.Update(ctx, r.ID, "", f, ""); err != nil {
 				t.Fatal(err)
 			}
 			if w := obs.get("write"); w != 0 {
@@ -476,7 +500,7 @@ func TestEstimatedDays(t *testing.T) {
 			}
 			third := connectors.Fields{}
 			third.Set(FieldEstimatedDays, "0.3333")
-			got, err := c75.Update(ctx, r.ID, "", third)
+			got, err := c75.Update(ctx, r.ID, "", third, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -487,7 +511,7 @@ func TestEstimatedDays(t *testing.T) {
 		t.Run("mapping both fields is refused", func(t *testing.T) {
 			both := f.Clone()
 			both.Set(FieldEstimatedHours, "3")
-			if _, err := c.Update(ctx, r.ID, "", both); !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "map only one") {
+			if _, err := c.Update(ctx, r.ID, "", both, ""); !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "map only one") {
 				t.Errorf("err = %v, want a terminal error naming both fields", err)
 			}
 		})
@@ -516,7 +540,7 @@ func TestRequiredFieldsLeftUnset(t *testing.T) {
 			t.Errorf("created with %v; want Redmine's defaults", r.Fields)
 		}
 		obs.reset()
-		if _, err := c.Update(ctx, r.ID, "", f); err != nil {
+		if _, err := c.Update(ctx, r.ID, "", f, ""); err != nil {
 			t.Fatal(err)
 		}
 		if w := obs.get("write"); w != 0 {
@@ -625,6 +649,37 @@ func TestTheMarkerNeverGoesMissing(t *testing.T) {
 		err = c.SetMarker(ctx, r.ID, "BL-2")
 		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
 			t.Errorf("err = %v; want a terminal error naming the tracker", err)
+		}
+	})
+	t.Run("Update with a marker reads it back and says when it did not stick", func(t *testing.T) {
+		b := fakeBackend(onlyBugsAndFeatures, (*redminefake.Server).WithoutAdminRights)
+		c := b.connect(t, nil)
+		r, err := c.Create(ctx, "", support)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := connectors.Fields{}
+		f.Set(FieldSubject, "Asked for support, adopted")
+		_, err = c.Update(ctx, r.ID, "", f, "BL-2")
+		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
+			t.Errorf("err = %v; want a terminal error naming the tracker", err)
+		}
+	})
+	t.Run("an admin key refuses a marker for a tracker without the field before sending it", func(t *testing.T) {
+		obs := newCounter()
+		b := fakeBackend(onlyBugsAndFeatures)
+		c := b.connect(t, obs)
+		r, err := c.Create(ctx, "", support)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs.reset()
+		_, err = c.Update(ctx, r.ID, "", nil, "BL-2")
+		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
+			t.Fatalf("err = %v; want a terminal error naming the tracker", err)
+		}
+		if w := obs.get("write"); w != 0 {
+			t.Errorf("%d writes; the marker should not have been sent", w)
 		}
 	})
 	t.Run("a tracker with the field is created as before", func(t *testing.T) {

@@ -250,7 +250,7 @@ func liveBackend(t *testing.T) (backend, bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Update(context.Background(), id, "", f); err != nil {
+		if _, err := c.Update(context.Background(), id, "", f, ""); err != nil {
 			t.Fatalf("edit #%s as alice: %v", id, err)
 		}
 	}

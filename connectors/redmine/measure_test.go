@@ -60,7 +60,7 @@ func TestMeasureLive(t *testing.T) {
 	for i, id := range ids[:5] {
 		f := connectors.Fields{}
 		f.Set(FieldSubject, "Updated "+strconv.Itoa(i))
-		if _, err := c.Update(ctx, id, "", f); err != nil {
+		if _, err := c.Update(ctx, id, "", f, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -70,7 +70,7 @@ func TestMeasureLive(t *testing.T) {
 	for i, id := range ids[:5] {
 		f := connectors.Fields{}
 		f.Set(FieldSubject, "Updated "+strconv.Itoa(i)) // as the loop above left it
-		if _, err := c.Update(ctx, id, "", f); err != nil {
+		if _, err := c.Update(ctx, id, "", f, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,7 +88,7 @@ func BenchmarkRedmineUpdateNoChange(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := c.Update(ctx, r.ID, "", sample(1)); err != nil {
+		if _, err := c.Update(ctx, r.ID, "", sample(1), ""); err != nil {
 			b.Fatal(err)
 		}
 	}
