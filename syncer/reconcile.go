@@ -536,23 +536,31 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 		if intent, err = s.announce(ctx, t, v, store.OpUpdate); err != nil {
 			return "", err
 		}
-		if len(diff) > 0 {
-			updated, err := t.conn.Update(ctx, rec.ID, rec.Version, diff, "")
+		// A record without the marker (adopted, or a person removed it)
+		// gets it back so a lost link can always be found again. It goes
+		// in the same Update as the fields: the connector knows where the
+		// tracker keeps the marker, and on GitHub (the body) and Redmine
+		// (a custom field) that is the same request, so adopting a record
+		// that lacks defaults costs one write, not two. The record Update
+		// returns carries the marker, so its echo is recognised too.
+		mark := ""
+		if rec.Marker == "" && rec.ID != "" {
+			mark = item.ID
+		}
+		if len(diff) > 0 || mark != "" {
+			updated, err := t.conn.Update(ctx, rec.ID, rec.Version, diff, mark)
 			if err != nil {
 				s.refused(ctx, intent, err)
+				if len(diff) == 0 {
+					return "", fmt.Errorf("repair marker of %s on %s: %w", item.ID, t.name, err)
+				}
 				return "", fmt.Errorf("update %s on %s: %w", item.ID, t.name, err)
 			}
 			rec.Version, rec.Updated = updated.Version, updated.Updated
-			for _, f := range m.Push.Names() {
-				s.metrics.FieldsChanged(t.name, c.ID, "pushed", fieldGroup(f), 1)
-			}
-		}
-		if rec.Marker == "" {
-			// A person removed the marker (or the record was adopted): put
-			// it back so a lost link can always be found again. After the
-			// update, whose version check it would otherwise fail.
-			if err := t.conn.SetMarker(ctx, rec.ID, item.ID); err != nil {
-				return "", fmt.Errorf("repair marker of %s on %s: %w", item.ID, t.name, err)
+			if len(diff) > 0 {
+				for _, f := range m.Push.Names() {
+					s.metrics.FieldsChanged(t.name, c.ID, "pushed", fieldGroup(f), 1)
+				}
 			}
 		}
 		if links, err = s.applyComments(ctx, t, rec.ID, commentOps, links); err != nil {

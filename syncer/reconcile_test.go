@@ -503,6 +503,58 @@ func TestAdoption(t *testing.T) {
 		w.record("home", it.ID) // fanned out to the PO's home backlog
 		w.converged()
 	})
+	t.Run("adopting a record costs one write: the defaults it lacked go with the marker", func(t *testing.T) {
+		tests := []struct {
+			name   string
+			fields connectors.Fields
+		}{
+			{"the record has no state: the default status is pushed", connectors.Fields{"summary": {"Coupon box overlaps"}, "type": {"Bug"}}},
+			{"the record shows every default: only the marker is written", connectors.Fields{"summary": {"Coupon box overlaps"}, "type": {"Bug"}, "state": {"Open"}}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				w := newWorld(t, worldOptions{})
+				w.seed()
+				rec := w.trackers["acme"].AddRecord("", tt.fields)
+				w.resetCalls()
+				w.sync()
+				got, _ := w.trackers["acme"].Peek(rec.ID)
+				if got.Marker == "" || got.Fields.Get("state") != "Open" {
+					t.Fatalf("adopted record = %+v, want a marker and state Open", got)
+				}
+				if c := w.calls("acme"); c.Writes() != 1 {
+					t.Errorf("adoption made %d writes (%d updates, %d set-markers) on acme, want 1", c.Writes(), c.Update, c.SetMarker)
+				}
+				w.resetCalls()
+				w.sync()
+				if c := w.calls("acme"); c.Writes() != 0 {
+					t.Errorf("the sync after the adoption wrote %d times", c.Writes())
+				}
+				w.converged()
+			})
+		}
+	})
+	t.Run("a marker a person deleted is put back with one write, which is not taken for an edit", func(t *testing.T) {
+		w := newWorld(t, worldOptions{})
+		w.seed()
+		w.sync()
+		rec := w.record("acme", "BL-2")
+		w.trackers["acme"].Mark(rec.ID, "")
+		w.resetCalls()
+		w.sync()
+		if got, _ := w.trackers["acme"].Peek(rec.ID); got.Marker != "BL-2" {
+			t.Fatalf("the record's marker = %q, want BL-2 back", got.Marker)
+		}
+		if c := w.calls("acme"); c.Writes() != 1 {
+			t.Errorf("the repair made %d writes, want 1", c.Writes())
+		}
+		// The record changed with the repair: the link must hold the
+		// version after it, or the next sync reads it again as an edit.
+		if l := w.link("acme", "BL-2"); l.RemoteVersion != w.record("acme", "BL-2").Version {
+			t.Errorf("the link holds version %q, the record is at %q", l.RemoteVersion, w.record("acme", "BL-2").Version)
+		}
+		w.converged()
+	})
 	t.Run("a record that does not match the adopt filter is left alone", func(t *testing.T) {
 		w := newWorld(t, worldOptions{})
 		w.seed()

@@ -279,6 +279,16 @@ func (w *world) converged() {
 	}
 }
 
+// link returns the stored link of item id on target.
+func (w *world) link(target, id string) store.Link {
+	w.t.Helper()
+	var l store.Link
+	if err := w.st.Tx(context.Background(), func(tx store.Tx) (err error) { l, err = tx.Link(context.Background(), target, id); return err }); err != nil {
+		w.t.Fatalf("link %s/%s: %v", target, id, err)
+	}
+	return l
+}
+
 func (w *world) resetCalls() {
 	for _, tr := range w.trackers {
 		tr.ResetCalls()
