@@ -147,13 +147,25 @@ func scenarios(t testing.TB, n int) []cost {
 	return out
 }
 
-// adoption measures onboarding a repository of n issues (adopt: all).
+// adoption measures onboarding a repository of n issues (adopt: all)
+// that lack a default (their status label): each is written once, the
+// label and the marker in one PATCH.
 func adoption(t testing.TB, n int) []cost {
+	return adoptionOf(t, n, "", "phase/build", "type/story")
+}
+
+// markerOnlyAdoption is adoption of issues that show every default:
+// only the marker is written.
+func markerOnlyAdoption(t testing.TB, n int) []cost {
+	return adoptionOf(t, n, " (only the marker missing)", "phase/build", "status/todo", "type/story")
+}
+
+func adoptionOf(t testing.TB, n int, what string, labels ...string) []cost {
 	w := newWorld(t, worldOptions{client: func(s string) string {
 		return strings.Replace(s, "  mode: new                   # issues opened after backlogd was connected\n  filter: kind = bug          # ...that carry the type/bug label\n", "  mode: all\n", 1)
 	}})
 	for i := 0; i < n; i++ {
-		num := w.srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Issue %d", i), Body: "Reported by the client.", Labels: []string{"phase/build", "type/story"}, User: "acme-qa"})
+		num := w.srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Issue %d", i), Body: "Reported by the client.", Labels: labels, User: "acme-qa"})
 		if i%5 == 0 {
 			w.srv.AddComment(num, "acme-qa", "More details.")
 		}
@@ -162,15 +174,20 @@ func adoption(t testing.TB, n int) []cost {
 		}
 	}
 	w.srv.Advance(time.Minute)
-	out := []cost{w.measure(fmt.Sprintf("%d issues: adoption of an existing repository", n), w.sync)}
+	out := []cost{w.measure(fmt.Sprintf("%d issues%s: adoption of an existing repository", n, what), w.sync)}
 	if got := len(w.items()); got != n {
 		t.Fatalf("adopted %d items, want %d", got, n)
 	}
-	out = append(out, w.measure(fmt.Sprintf("%d issues: webhook echoes of the adoption", n), w.deliver))
+	for _, is := range w.srv.Issues() {
+		if !is.PullRequest && !strings.Contains(is.Body, "<!-- backlogd:id=") {
+			t.Fatalf("issue #%d was adopted but carries no marker: %q", is.Number, is.Body)
+		}
+	}
+	out = append(out, w.measure(fmt.Sprintf("%d issues%s: webhook echoes of the adoption", n, what), w.deliver))
 	w.srv.Advance(time.Minute)
-	out = append(out, w.measure(fmt.Sprintf("%d issues: first full cycle after adoption (lists the marked issues)", n), w.sync))
-	out = append(out, w.measure(fmt.Sprintf("%d issues: next poll (learns the window's ETag)", n), w.idlePoll))
-	out = append(out, w.measure(fmt.Sprintf("%d issues: idle full cycle after adoption", n), w.sync))
+	out = append(out, w.measure(fmt.Sprintf("%d issues%s: first full cycle after adoption (lists the marked issues)", n, what), w.sync))
+	out = append(out, w.measure(fmt.Sprintf("%d issues%s: next poll (learns the window's ETag)", n, what), w.idlePoll))
+	out = append(out, w.measure(fmt.Sprintf("%d issues%s: idle full cycle after adoption", n, what), w.sync))
 	return out
 }
 
@@ -188,6 +205,27 @@ func find(t *testing.T, cs []cost, suffix string) githubfake.Stats {
 // TestSyncCostsOnGitHub holds the quota goals of issue 5.
 func TestSyncCostsOnGitHub(t *testing.T) {
 	cs := scenarios(t, 40)
+	t.Run("adopting an issue costs one write, the defaults it lacked in the PATCH of its marker", func(t *testing.T) {
+		for _, tt := range []struct {
+			name  string
+			adopt func(testing.TB, int) []cost
+		}{
+			{"issues without their status label", adoption},
+			{"issues that only lack the marker", markerOnlyAdoption},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				as := tt.adopt(t, 40)
+				// The echoes arrive while the adoption runs, or just after.
+				adopt, echo := find(t, as, ": adoption of an existing repository"), find(t, as, ": webhook echoes of the adoption")
+				if w, patches := writes(adopt)+writes(echo), adopt.ByClass["update_issue"]+echo.ByClass["update_issue"]; w != 40 || patches != 40 {
+					t.Errorf("%d writes, %d of them PATCHes, to adopt 40 issues; want one PATCH each", w, patches)
+				}
+				if st := find(t, as, ": first full cycle after adoption (lists the marked issues)"); writes(st) != 0 {
+					t.Errorf("the cycle after the adoption wrote %d times; want none", writes(st))
+				}
+			})
+		}
+	})
 	t.Run("an idle poll costs no quota", func(t *testing.T) {
 		if st := find(t, cs, ": idle poll"); st.Counted != 0 || st.Requests != 1 {
 			t.Errorf("%d requests, %d counted; want one free 304", st.Requests, st.Counted)
@@ -225,7 +263,7 @@ func TestMeasureSync(t *testing.T) {
 		t.Skip("set BACKLOGD_MEASURE=1 to print request counts of the sync scenarios")
 	}
 	for _, n := range []int{40, 150} {
-		for _, c := range append(scenarios(t, n), adoption(t, n)...) {
+		for _, c := range slices.Concat(scenarios(t, n), adoption(t, n), markerOnlyAdoption(t, n)) {
 			fmt.Println(c)
 		}
 	}
