@@ -39,7 +39,9 @@
 // Create appends a hidden HTML comment, <!-- backlogd:id=BL-42 -->, to
 // the body. The marker is stripped from the body field on read and
 // appended again on every write of the body, so a user who deletes it
-// has it repaired on the next write. FindByMarker reads back an issue the
+// has it repaired on the next write. An Update that writes a marker
+// (adoption, or the syncer's repair) writes the body back with it in the
+// PATCH of the other fields: one write per issue. FindByMarker reads back an issue the
 // connector has listed or written with the marker; any other answer comes
 // from GitHub, since another replica or this daemon before a restart may
 // have made the issue: first the issues the token's user created recently

@@ -543,33 +543,14 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 	return c.complete(ctx, is)
 }
 
-// SetMarker implements connectors.Connector: the body is rewritten with
-// the marker at its end (any other marker removed).
+// SetMarker implements connectors.Connector: Update with the marker
+// alone, which rewrites the body with the marker at its end (any other
+// marker removed), and writes nothing when the body already ends so.
 func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
 	if !validMarker(marker) {
 		return connectors.Terminalf("github: set marker on %s: marker %q must be a canonical id of letters, digits and . _ : -", id, marker)
 	}
-	n, err := parseNumber(id)
-	if err != nil {
-		return fmt.Errorf("github: set marker: %w", err)
-	}
-	is, err := c.getIssue(ctx, n)
-	if err != nil {
-		return err
-	}
-	text, cur := parseBody(is.GetBody())
-	want := appendMarker(text, marker)
-	if cur == marker && is.GetBody() == want {
-		return nil
-	}
-	_, err = c.call(ctx, fmt.Sprintf("set marker %s on #%d", marker, n), http.MethodPatch,
-		fmt.Sprintf("%s/issues/%d", c.repoPath(), n), issueRequest{Body: ptr(want)}, nil)
-	if err == nil {
-		c.mu.Lock()
-		c.markers[id] = marker
-		c.index.note(marker, n)
-		c.mu.Unlock()
-	}
+	_, err := c.Update(ctx, id, "", nil, marker)
 	return err
 }
 

@@ -322,17 +322,20 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 	}
 	var extra map[string]any
 	if mark {
-		tracker, known := 0, false
+		// The tracker the issue will have: its own, or the one this
+		// update moves it to.
+		tracker, name, known := 0, "", false
 		if is.Tracker != nil {
-			tracker, known = is.Tracker.ID, true
+			tracker, name, known = is.Tracker.ID, is.Tracker.Name, true
 		}
 		for _, w := range ws {
 			if w.key == "tracker_id" {
 				tracker, known = w.value.(int)
+				name = m.trackers.byID[tracker]
 			}
 		}
 		if known && !m.marker.enabledFor(tracker) {
-			return connectors.Record{}, connectors.Terminalf("redmine: mark issue #%s as %s: custom field %q, which holds backlogd's ids, is not enabled for tracker %q: enable it in Administration › Custom fields › %s › Trackers", id, marker, c.cfg.MarkerField, m.trackers.byID[tracker], c.cfg.MarkerField)
+			return connectors.Record{}, connectors.Terminalf("redmine: mark issue #%s as %s: custom field %q, which holds backlogd's ids, is not enabled for tracker %q: enable it in Administration › Custom fields › %s › Trackers", id, marker, c.cfg.MarkerField, name, c.cfg.MarkerField)
 		}
 		extra = map[string]any{"custom_fields": []map[string]any{{"id": m.marker.ID, "value": marker}}}
 	}
@@ -388,39 +391,10 @@ func (c *Connector) writeErr(err error, what string) error {
 	return err
 }
 
-// SetMarker implements connectors.Connector; it writes nothing when the
-// issue already carries the marker.
+// SetMarker implements connectors.Connector: Update with the marker
+// alone, which writes nothing when the issue already carries it and
+// reads the marker back.
 func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
-	m, err := c.metadata(ctx)
-	if err != nil {
-		return err
-	}
-	// The read Get makes (with journals): the syncer has just made it,
-	// so this one is a conditional GET answered 304.
-	is, err := c.getIssue(ctx, id, true)
-	if err != nil {
-		return fmt.Errorf("redmine: mark issue #%s as %s: %w", id, marker, err)
-	}
-	cur := c.record(m, is)
-	if cur.Marker == marker {
-		return nil
-	}
-	if is.Tracker != nil && !m.marker.enabledFor(is.Tracker.ID) {
-		return connectors.Terminalf("redmine: mark issue #%s as %s: custom field %q, which holds backlogd's ids, is not enabled for tracker %q: enable it in Administration › Custom fields › %s › Trackers", id, marker, c.cfg.MarkerField, is.Tracker.Name, c.cfg.MarkerField)
-	}
-	body := map[string]any{"issue": map[string]any{"custom_fields": []map[string]any{{"id": m.marker.ID, "value": marker}}}}
-	if err := c.put(ctx, id, body); err != nil {
-		return fmt.Errorf("redmine: mark issue #%s as %s: %w", id, marker, err)
-	}
-	// Redmine drops a value of a field not enabled for the issue's
-	// project or tracker and still answers 204: read it back, or the
-	// syncer would take an unmarked issue for a marked one.
-	is, err = c.getIssue(ctx, id, false)
-	if err != nil {
-		return fmt.Errorf("redmine: mark issue #%s as %s: read it back: %w", id, marker, err)
-	}
-	if got := c.record(m, is).Marker; got != marker {
-		return connectors.Terminalf("redmine: mark issue #%s as %s: Redmine did not store it in custom field %q (it holds %q): enable the field for project %s and tracker %s (Administration › Custom fields › %s)", id, marker, c.cfg.MarkerField, got, c.cfg.Project, cur.Fields.Get(FieldTracker), c.cfg.MarkerField)
-	}
-	return nil
+	_, err := c.Update(ctx, id, "", nil, marker)
+	return err
 }

@@ -45,7 +45,8 @@
 //     key the connector knows the marker field's trackers and refuses such
 //     a create before sending it; otherwise it deletes an issue that came
 //     back without its marker (the syncer would adopt it as a duplicate)
-//     and reports a terminal error. SetMarker reads the marker back.
+//     and reports a terminal error. An Update that writes the marker
+//     sends it in the PUT of the other fields and reads it back.
 //   - A tracker, a status and a priority are required: a blank priority
 //     is refused (422), a blank tracker or status silently ignored. Blank
 //     ones are never sent, so an item without them takes Redmine's
