@@ -44,6 +44,13 @@ type Config struct {
 	// 480, below GitHub's 80 and 500); negative disables pacing.
 	CreatesPerMinute int
 	CreatesPerHour   int
+	// WritesPerMinute paces every request that changes something (POST,
+	// PATCH, PUT, DELETE), with a burst of a sixth of it: GitHub asks for
+	// at least a second between them, and a bulk edit (an onboarding, a
+	// relabelling of the backlog) that ignores that meets a secondary
+	// limit and a pause of a minute or more (default 60; negative
+	// disables pacing).
+	WritesPerMinute int
 	// LowQuota is the share of the primary quota left at which the target
 	// is paused until the reset (default 0.02); negative disables it.
 	LowQuota float64
@@ -64,8 +71,9 @@ type Connector struct {
 	log    *slog.Logger
 
 	cache *etagCache
-	// creates paces content-creating requests; both may be nil.
-	perMinute, perHour *rate.Limiter
+	// perMinute and perHour pace content-creating requests, writes every
+	// mutating one; any may be nil.
+	perMinute, perHour, writes *rate.Limiter
 
 	mu         sync.Mutex
 	login      string            // the token's user, read once
@@ -128,6 +136,9 @@ func New(cfg Config) (*Connector, error) {
 	if cfg.CreatesPerHour == 0 {
 		cfg.CreatesPerHour = 480
 	}
+	if cfg.WritesPerMinute == 0 {
+		cfg.WritesPerMinute = 60
+	}
 	if cfg.LowQuota == 0 {
 		cfg.LowQuota = 0.02
 	}
@@ -157,6 +168,9 @@ func New(cfg Config) (*Connector, error) {
 	if cfg.CreatesPerHour > 0 {
 		burst := max(1, cfg.CreatesPerHour/10)
 		c.perHour = rate.NewLimiter(rate.Limit(float64(cfg.CreatesPerHour-burst)/3600), burst)
+	}
+	if cfg.WritesPerMinute > 0 {
+		c.writes = rate.NewLimiter(rate.Limit(float64(cfg.WritesPerMinute)/60), max(1, cfg.WritesPerMinute/6))
 	}
 	hc := &http.Client{Transport: &guard{c: c, next: c.http.HTTP.Transport}}
 	client := gh.NewClient(hc)
@@ -226,8 +240,13 @@ type guard struct {
 }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPost && !strings.Contains(req.URL.Path, "/search/") {
-		if err := g.c.pace(req.Context()); err != nil {
+	switch {
+	case req.Method == http.MethodPost && !strings.Contains(req.URL.Path, "/search/"):
+		if err := g.c.pace(req.Context(), pacer{g.c.perMinute, contentReason}, pacer{g.c.perHour, contentReason}, pacer{g.c.writes, writeReason}); err != nil {
+			return nil, err
+		}
+	case req.Method == http.MethodPatch || req.Method == http.MethodPut || req.Method == http.MethodDelete:
+		if err := g.c.pace(req.Context(), pacer{g.c.writes, writeReason}); err != nil {
 			return nil, err
 		}
 	}
@@ -268,18 +287,32 @@ func hideSecondaryReset(resp *http.Response) {
 // ones come back as a rate limit so the worker is free meanwhile.
 const maxPaceWait = 5 * time.Second
 
-// pace waits for both content-creation limiters, or returns a
-// RateLimitError when the wait would be long.
-func (c *Connector) pace(ctx context.Context) error {
+const (
+	contentReason = "pacing content creation under GitHub's secondary limits (80 a minute, 500 an hour)"
+	writeReason   = "pacing writes: GitHub asks for a second between requests that change something"
+)
+
+// pacer is one limiter a request waits for, and why.
+type pacer struct {
+	l      *rate.Limiter // nil: not paced
+	reason string
+}
+
+// pace waits for every limiter given, or returns a RateLimitError naming
+// the longest wait's reason when that wait would be long.
+func (c *Connector) pace(ctx context.Context, pacers ...pacer) error {
 	var rs []*rate.Reservation
 	var wait time.Duration
-	for _, l := range []*rate.Limiter{c.perMinute, c.perHour} {
-		if l == nil {
+	var reason string
+	for _, p := range pacers {
+		if p.l == nil {
 			continue
 		}
-		r := l.Reserve()
+		r := p.l.Reserve()
 		rs = append(rs, r)
-		wait = max(wait, r.Delay())
+		if d := r.Delay(); d > wait {
+			wait, reason = d, p.reason
+		}
 	}
 	if wait == 0 {
 		return nil
@@ -288,8 +321,7 @@ func (c *Connector) pace(ctx context.Context) error {
 		for _, r := range rs {
 			r.Cancel()
 		}
-		return &connectors.RateLimitError{RetryAfter: wait, Scope: connectors.ScopeEndpoint,
-			Reason: "pacing content creation under GitHub's secondary limits (80 a minute, 500 an hour)"}
+		return &connectors.RateLimitError{RetryAfter: wait, Scope: connectors.ScopeEndpoint, Reason: reason}
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()

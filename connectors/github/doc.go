@@ -84,8 +84,10 @@
 // Classify reads the primary (X-RateLimit-Remaining: 0 until
 // X-RateLimit-Reset) and secondary (403/429 "secondary rate limit",
 // Retry-After or at least a minute, then exponential) forms; the target
-// is paused before the quota runs out; writes are serialized and
-// content-creating requests paced under 80 a minute and 500 an hour.
+// is paused before the quota runs out; writes are serialized, every
+// write (POST, PATCH, PUT, DELETE) paced at 60 a minute after a burst of
+// 10 (GitHub asks for a second between them), and content-creating
+// requests under 80 a minute and 500 an hour.
 //
 // # Webhooks
 //

@@ -3,6 +3,7 @@ package github
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -292,5 +293,44 @@ func TestSecondaryLimitIsNeverAPermissionError(t *testing.T) {
 				t.Error("the target is not paused")
 			}
 		})
+	}
+}
+
+// TestEveryWriteIsPaced: GitHub asks for at least a second between
+// requests that change something, edits included, and a bulk edit that
+// ignores it meets a secondary limit. Edits and deletions share the write
+// pace with creations; reads never wait for it.
+func TestEveryWriteIsPaced(t *testing.T) {
+	ctx := context.Background()
+	c, srv := newFake(t, githubfake.Options{}, func(cfg *Config) { cfg.WritesPerMinute = 6 })
+	srv.AddIssue(githubfake.Issue{Title: "Existing"})
+	rec, err := c.Get(ctx, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6 a minute with a burst of 1: the first edit goes at once, the next
+	// write would wait 10 s, longer than a call sleeps through.
+	if _, err := c.Update(ctx, "1", rec.Version, connectors.Fields{"title": {"Edited"}}, ""); err != nil {
+		t.Fatalf("first edit: %v", err)
+	}
+	writes := []struct {
+		name string
+		do   func() error
+	}{
+		{"an edit", func() error {
+			_, err := c.Update(ctx, "1", "", connectors.Fields{"title": {"Edited again"}}, "")
+			return err
+		}},
+		{"a comment", func() error { _, err := c.CreateComment(ctx, "1", connectors.Comment{Body: "hi"}); return err }},
+	}
+	for _, w := range writes {
+		err := w.do()
+		var rl *connectors.RateLimitError
+		if !errors.As(err, &rl) || rl.Scope != connectors.ScopeEndpoint || !strings.Contains(rl.Reason, "second between") {
+			t.Errorf("%s right after an edit: err = %v, want the write pace as an endpoint-scoped rate limit", w.name, err)
+		}
+	}
+	if got, err := c.Get(ctx, "1"); err != nil || !slices.Equal(got.Fields["title"], []string{"Edited"}) {
+		t.Errorf("read after the paced writes: %v, %v; want the first edit, and reads never paced", got.Fields["title"], err)
 	}
 }

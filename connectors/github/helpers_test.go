@@ -32,8 +32,8 @@ func connectFake(t testing.TB, srv *githubfake.Server, tune ...func(*Config)) *C
 		Base:             srv.Client().Transport,
 		MinLimitWait:     time.Minute,
 		MaxWait:          2 * time.Second,
-		CreatesPerMinute: -1,
-		CreatesPerHour:   -1,
+		CreatesPerMinute: -1, WritesPerMinute: -1,
+		CreatesPerHour: -1,
 	}
 	for _, f := range tune {
 		f(&cfg)

@@ -109,7 +109,7 @@ func newWorld(t testing.TB, o worldOptions) *world {
 			WebhookSecret: "env:ACME_GITHUB_WEBHOOK_SECRET", BaseURL: w.srv.URL, PageSize: 100},
 		Target: worldTarget, Token: connectors.NewSecret(w.srv.Options().Token),
 		WebhookSecret: connectors.NewSecret(worldSecret), Base: w.srv.Client().Transport,
-		MaxWait: 2 * time.Second, CreatesPerMinute: -1, CreatesPerHour: -1,
+		MaxWait: 2 * time.Second, CreatesPerMinute: -1, CreatesPerHour: -1, WritesPerMinute: -1,
 	})
 	if err != nil {
 		t.Fatal(err)
