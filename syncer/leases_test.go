@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -140,25 +139,12 @@ func newShared(t *testing.T, poll time.Duration, webhooks bool) *shared {
 		_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+w.schema+" CASCADE")
 	})
 	dir := t.TempDir()
-	write := func(name, body string) {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("backlogd.yaml", fmt.Sprintf(sharedDaemon, dir, poll))
-	write("clients/home.yaml", homeClient)
-	write("clients/acme.yaml", strings.NewReplacer("{{policy}}", "canonical-wins", "{{extra}}", "").Replace(acmeClient))
-	write("clients/globex.yaml", globexClient)
-	cfg, err := mapping.Load(filepath.Join(dir, "backlogd.yaml"))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	w.cfg = cfg
+	w.cfg = loadConfig(t, dir, map[string]string{
+		"backlogd.yaml":       fmt.Sprintf(sharedDaemon, dir, poll),
+		"clients/home.yaml":   homeClient,
+		"clients/acme.yaml":   strings.NewReplacer("{{policy}}", "canonical-wins", "{{extra}}", "").Replace(acmeClient),
+		"clients/globex.yaml": globexClient,
+	})
 	for _, name := range []string{"home", "acme", "globex"} {
 		mo := memory.Options{Name: name, KeyPrefix: strings.ToUpper(name)}
 		if webhooks {

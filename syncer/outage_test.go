@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -14,10 +12,8 @@ import (
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/connectors/memory"
-	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer"
 	"github.com/backlogd/backlogd/syncer/store"
-	"github.com/backlogd/backlogd/syncer/store/sqlite"
 )
 
 // These tests put one tracker call at a time in trouble (a failed write,
@@ -44,24 +40,8 @@ func newSmall(t *testing.T, clients map[string]string, wrap func(name string, c 
 	for name, body := range clients {
 		files["clients/"+name+".yaml"] = body
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := mapping.Load(filepath.Join(dir, "backlogd.yaml"))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	cfg := loadConfig(t, dir, files)
+	st := openSQLite(t, dir)
 	w := &small{t: t, st: st, trackers: map[string]*memory.Tracker{}}
 	conns := map[string]connectors.Connector{}
 	for name := range clients {
@@ -76,6 +56,7 @@ func newSmall(t *testing.T, clients map[string]string, wrap func(name string, c 
 			conns[name] = wrap(name, tr)
 		}
 	}
+	var err error
 	if w.s, err = syncer.New(cfg, st, conns, syncer.Options{}); err != nil {
 		t.Fatalf("syncer.New: %v", err)
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -17,7 +15,6 @@ import (
 	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer"
 	"github.com/backlogd/backlogd/syncer/store"
-	"github.com/backlogd/backlogd/syncer/store/sqlite"
 )
 
 // A config reload replaces the running syncer with a new one over the
@@ -59,28 +56,11 @@ type reloadWorld struct {
 func newReloadWorld(t *testing.T) *reloadWorld {
 	t.Helper()
 	dir := t.TempDir()
-	for name, body := range map[string]string{
+	cfg := loadConfig(t, dir, map[string]string{
 		"backlogd.yaml":     fmt.Sprintf(reloadDaemon, dir),
 		"clients/home.yaml": homeClient,
-	} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := mapping.Load(filepath.Join(dir, "backlogd.yaml"))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	w := &reloadWorld{t: t, cfg: cfg, st: st}
+	})
+	w := &reloadWorld{t: t, cfg: cfg, st: openSQLite(t, dir)}
 	w.home = memory.New(memory.Options{Name: "home", KeyPrefix: "HOME", WebhookSecret: "s3cret-home",
 		Webhook: func(h http.Header, body []byte) {
 			w.mu.Lock()

@@ -111,14 +111,10 @@ type delivery struct {
 	body   []byte
 }
 
-func newWorld(t testing.TB, o worldOptions) *world {
+// loadConfig writes files (paths under dir) and loads dir/backlogd.yaml.
+func loadConfig(t testing.TB, dir string, files map[string]string) *mapping.Config {
 	t.Helper()
-	if o.acmePolicy == "" {
-		o.acmePolicy = "canonical-wins"
-	}
-	dir := t.TempDir()
-	write := func(name, body string) {
-		t.Helper()
+	for name, body := range files {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -127,21 +123,38 @@ func newWorld(t testing.TB, o worldOptions) *world {
 			t.Fatal(err)
 		}
 	}
-	write("backlogd.yaml", fmt.Sprintf(worldDaemon, dir))
-	write("clients/home.yaml", homeClient)
-	write("clients/acme.yaml", strings.NewReplacer("{{policy}}", o.acmePolicy, "{{extra}}", o.acmeExtra).Replace(acmeClient))
-	write("clients/globex.yaml", globexClient)
 	cfg, err := mapping.Load(filepath.Join(dir, "backlogd.yaml"))
 	if err != nil {
-		t.Fatalf("world config: %v", err)
+		t.Fatalf("test config: %v", err)
 	}
-	w := &world{t: t, dir: dir, cfg: cfg, trackers: map[string]*memory.Tracker{}}
+	return cfg
+}
+
+// openSQLite opens the store dir/state.db, closed when the test ends.
+func openSQLite(t testing.TB, dir string) *sqlite.Store {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	w.st = st
+	return st
+}
+
+func newWorld(t testing.TB, o worldOptions) *world {
+	t.Helper()
+	if o.acmePolicy == "" {
+		o.acmePolicy = "canonical-wins"
+	}
+	dir := t.TempDir()
+	cfg := loadConfig(t, dir, map[string]string{
+		"backlogd.yaml":       fmt.Sprintf(worldDaemon, dir),
+		"clients/home.yaml":   homeClient,
+		"clients/acme.yaml":   strings.NewReplacer("{{policy}}", o.acmePolicy, "{{extra}}", o.acmeExtra).Replace(acmeClient),
+		"clients/globex.yaml": globexClient,
+	})
+	w := &world{t: t, dir: dir, cfg: cfg, trackers: map[string]*memory.Tracker{}}
+	w.st = openSQLite(t, dir)
 	conns := map[string]connectors.Connector{}
 	for _, name := range []string{"home", "acme", "globex"} {
 		mo := memory.Options{}
@@ -163,7 +176,8 @@ func newWorld(t testing.TB, o worldOptions) *world {
 		w.trackers[name] = tr
 		conns[name] = tr
 	}
-	w.s, err = syncer.New(cfg, st, conns, syncer.Options{Metrics: o.metrics})
+	var err error
+	w.s, err = syncer.New(cfg, w.st, conns, syncer.Options{Metrics: o.metrics})
 	if err != nil {
 		t.Fatalf("syncer.New: %v", err)
 	}
