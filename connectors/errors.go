@@ -19,10 +19,10 @@ var (
 	ErrBadSignature = errors.New("webhook signature missing or wrong")
 )
 
-// Scope says how much of a target a rate limit covers.
+// Scope says how much of a target a rate limit or a refusal covers.
 type Scope string
 
-// Rate-limit scopes, from widest to narrowest.
+// Scopes, from widest to narrowest.
 const (
 	// ScopeTarget: pause every request to the target (quota exhausted).
 	ScopeTarget Scope = "target"
@@ -60,6 +60,17 @@ func (e *RateLimitError) Error() string {
 // instead of retrying, until the config or the item changes.
 type TerminalError struct {
 	Err error
+	// Scope says how much of the target the refusal covers, so the syncer
+	// can tell a failing target from a failing item:
+	//   - ScopeTarget: every request is refused alike (the tracker refused
+	//     the credentials, HTTP 401); the whole target is failing;
+	//   - ScopeEndpoint: requests of this kind are refused (HTTP 403: a
+	//     permission the token lacks). Trackers answer so for one record
+	//     too (a locked issue), so one such refusal is the item's, and
+	//     several in a row with no write succeeding are the target's;
+	//   - "" or ScopeRecord: this record or its values (a 422, a field the
+	//     tracker refuses); never more than the item.
+	Scope Scope
 }
 
 func (e *TerminalError) Error() string { return e.Err.Error() }
@@ -76,6 +87,31 @@ func Terminal(err error) error {
 // Terminalf formats a TerminalError.
 func Terminalf(format string, args ...any) error {
 	return &TerminalError{Err: fmt.Errorf(format, args...)}
+}
+
+// ScopedTerminalf formats a TerminalError covering scope: ScopeTarget for
+// refused credentials, ScopeEndpoint for a permission the token lacks.
+func ScopedTerminalf(scope Scope, format string, args ...any) error {
+	return &TerminalError{Err: fmt.Errorf(format, args...), Scope: scope}
+}
+
+// TerminalScope returns the scope of the terminal error in err: the first
+// one a TerminalError in its chain names (a terminal error wrapped as
+// terminal again keeps its scope), or ScopeRecord. ok is false when err
+// is not terminal.
+func TerminalScope(err error) (scope Scope, ok bool) {
+	var t *TerminalError
+	for errors.As(err, &t) {
+		ok = true
+		if t.Scope != "" {
+			return t.Scope, true
+		}
+		err = t.Err
+	}
+	if ok {
+		return ScopeRecord, true
+	}
+	return "", false
 }
 
 // IsTerminal reports whether err (or anything it wraps) is terminal.

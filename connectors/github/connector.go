@@ -424,9 +424,9 @@ func (c *Connector) wrap(op string, resp *gh.Response, err error) error {
 	case status == http.StatusNotFound || status == http.StatusGone:
 		return fmt.Errorf("github %s: %s: %w", repo, op, connectors.ErrNotFound)
 	case status == http.StatusUnauthorized:
-		return connectors.Terminalf("github %s: %s: GitHub refused the token (HTTP 401: %s); check that the token's secret reference points to a valid, unexpired token", repo, op, msg)
+		return connectors.ScopedTerminalf(connectors.ScopeTarget, "github %s: %s: GitHub refused the token (HTTP 401: %s); check that the token's secret reference points to a valid, unexpired token", repo, op, msg)
 	case status == http.StatusForbidden:
-		return connectors.Terminalf("github %s: %s: the token may not do this (HTTP 403: %s); give it Issues read/write access to the repository", repo, op, msg)
+		return connectors.ScopedTerminalf(connectors.ScopeEndpoint, "github %s: %s: the token may not do this (HTTP 403: %s); give it Issues read/write access to the repository", repo, op, msg)
 	case status == http.StatusUnprocessableEntity:
 		return connectors.Terminalf("github %s: %s: GitHub refused the values (HTTP 422: %s); fix the mapped values (assignees need access to the repository, milestones and types must exist)", repo, op, msg)
 	}

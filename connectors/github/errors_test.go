@@ -23,10 +23,16 @@ func TestFailuresTellTheSyncerWhatToDo(t *testing.T) {
 		check   func(*testing.T, error)
 	}{
 		{
-			name:    "a bad token is terminal and says to check the token",
+			name:    "a bad token is terminal for the whole target and says to check the token",
 			arrange: func(s *githubfake.Server) { s.RejectNext() },
 			act:     func(c *Connector) error { _, err := c.Get(ctx, "1"); return err },
-			check:   terminal("token"),
+			check:   scoped(connectors.ScopeTarget, "token"),
+		},
+		{
+			name:    "a permission the token lacks is terminal for the endpoint and says what to grant",
+			arrange: func(s *githubfake.Server) { s.FailNext(403) },
+			act:     func(c *Connector) error { _, err := c.Update(ctx, "1", "", title("Not allowed")); return err },
+			check:   scoped(connectors.ScopeEndpoint, "read/write access"),
 		},
 		{
 			name: "an assignee without access is terminal and names the field",
@@ -146,6 +152,17 @@ func terminal(mentions string) func(*testing.T, error) {
 		}
 		if !strings.Contains(err.Error(), mentions) {
 			t.Errorf("error %q does not mention %q", err, mentions)
+		}
+	}
+}
+
+// scoped is terminal(mentions), covering scope of the target.
+func scoped(scope connectors.Scope, mentions string) func(*testing.T, error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		terminal(mentions)(t, err)
+		if got, _ := connectors.TerminalScope(err); got != scope {
+			t.Errorf("error %q covers %q, want %q", err, got, scope)
 		}
 	}
 }

@@ -131,17 +131,17 @@ func TestLimitsReachTheSyncer(t *testing.T) {
 			t.Errorf("%d create requests", n)
 		}
 	})
-	t.Run("401 and 403 are terminal and say what to fix", func(t *testing.T) {
+	t.Run("401 and 403 are terminal, for the target and the endpoint, and say what to fix", func(t *testing.T) {
 		c, srv, id, _ := setup(t)
 		srv.RejectNext()
 		_, err := c.Get(ctx, id)
-		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "HTTP 401") || strings.Contains(err.Error(), jirafake.APIToken) {
-			t.Errorf("401: %v", err)
+		if scope, _ := connectors.TerminalScope(err); scope != connectors.ScopeTarget || !strings.Contains(err.Error(), "HTTP 401") || strings.Contains(err.Error(), jirafake.APIToken) {
+			t.Errorf("401: %v (scope %q); want terminal for the whole target", err, scope)
 		}
 		srv.FailNext(http.StatusForbidden)
 		_, err = c.Get(ctx, id)
-		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "HTTP 403") {
-			t.Errorf("403: %v", err)
+		if scope, _ := connectors.TerminalScope(err); scope != connectors.ScopeEndpoint || !strings.Contains(err.Error(), "HTTP 403") {
+			t.Errorf("403: %v (scope %q); want terminal for the endpoint", err, scope)
 		}
 	})
 }

@@ -235,7 +235,8 @@ func (c *Connector) transportErr(op string, err error) error {
 	return fmt.Errorf("jira %s: %s: %w", c.cfg.Project, op, err)
 }
 
-// statusErr maps a response status: 401 and 403 terminal, 404
+// statusErr maps a response status: 401 terminal for the whole target,
+// 403 terminal for the endpoint (connectors.TerminalError.Scope), 404
 // ErrNotFound, 410 terminal (a removed endpoint), 400 terminal with
 // Jira's messages, 409 ErrConflict, 429 and 503 with Retry-After a rate
 // limit, other 5xx a plain (retried) error.
@@ -255,9 +256,9 @@ func (c *Connector) statusErr(op string, resp *http.Response, body []byte) error
 		if c.cfg.User != "" {
 			who = "user " + c.cfg.User + " and its API token"
 		}
-		return connectors.Terminalf("%s: Jira refused %s (HTTP 401); check that token's secret reference points to a valid, unexpired token (on Cloud, an API token of the account named by user)", where, who)
+		return connectors.ScopedTerminalf(connectors.ScopeTarget, "%s: Jira refused %s (HTTP 401); check that token's secret reference points to a valid, unexpired token (on Cloud, an API token of the account named by user)", where, who)
 	case s == http.StatusForbidden:
-		return connectors.Terminalf("%s: the Jira user may not do this (HTTP 403: %s); give it Browse, Create, Edit and Transition issues and Add comments in project %s", where, msg, c.cfg.Project)
+		return connectors.ScopedTerminalf(connectors.ScopeEndpoint, "%s: the Jira user may not do this (HTTP 403: %s); give it Browse, Create, Edit and Transition issues and Add comments in project %s", where, msg, c.cfg.Project)
 	case s == http.StatusNotFound:
 		return fmt.Errorf("%s: %w", where, connectors.ErrNotFound)
 	case s == http.StatusGone:

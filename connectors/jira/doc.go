@@ -100,8 +100,10 @@
 // and 503 with Retry-After; RateLimit-Reason picks the scope to slow:
 // jira-burst-based an endpoint, jira-per-issue-on-write one issue, quota
 // limits the whole target. 5xx are retried with jittered back-off by the
-// shared client (never a create); 401 and 403 are terminal, 404 is
-// connectors.ErrNotFound, 400 terminal with Jira's messages.
+// shared client (never a create); 401 and 403 are terminal (401 scoped to
+// the whole target, 403 to the endpoint: the syncer tells a failing
+// target from a failing item by it), 404 is connectors.ErrNotFound, 400
+// terminal with Jira's messages.
 //
 // # Webhooks
 //

@@ -41,8 +41,10 @@ type call struct {
 }
 
 // do sends one request and maps Redmine's statuses to the connector's
-// errors: 401/403 terminal, 404 ErrNotFound, 422 *apiError, 429/503 with
-// Retry-After a rate limit. The caller adds what it was doing.
+// errors: 401 terminal for the whole target, 403 terminal for the
+// endpoint (connectors.TerminalError.Scope), 404 ErrNotFound, 422
+// *apiError, 429/503 with Retry-After a rate limit. The caller adds what
+// it was doing.
 func (c *Connector) do(ctx context.Context, k call) error {
 	if c.pace != nil {
 		if err := c.pace.Wait(ctx); err != nil {
@@ -104,9 +106,9 @@ func (c *Connector) do(ctx context.Context, k call) error {
 			c.etags.put(u, et, data)
 		}
 	case s == http.StatusUnauthorized:
-		return connectors.Terminalf("the API key was refused (HTTP 401): check api_key, that its user is active, and that the REST API is enabled in Administration › Settings › API")
+		return connectors.ScopedTerminalf(connectors.ScopeTarget, "the API key was refused (HTTP 401): check api_key, that its user is active, and that the REST API is enabled in Administration › Settings › API")
 	case s == http.StatusForbidden:
-		return connectors.Terminalf("%s %s: the API key's user may not do this in project %s (HTTP 403): give its role the permission (view/add/edit issues, notes) or use another key", k.method, k.path, c.cfg.Project)
+		return connectors.ScopedTerminalf(connectors.ScopeEndpoint, "%s %s: the API key's user may not do this in project %s (HTTP 403): give its role the permission (view/add/edit issues, notes) or use another key", k.method, k.path, c.cfg.Project)
 	case s == http.StatusNotFound:
 		return connectors.ErrNotFound
 	case s == http.StatusUnprocessableEntity:

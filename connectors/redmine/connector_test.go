@@ -214,11 +214,11 @@ func TestWriteErrors(t *testing.T) {
 				t.Errorf("update: %v", err)
 			}
 		})
-		t.Run("a refused key is terminal and says what to check", func(t *testing.T) {
+		t.Run("a refused key is terminal for the whole target and says what to check", func(t *testing.T) {
 			b.rejectNext()
 			_, err := c.Get(ctx, r.ID)
-			if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "api_key") || !strings.Contains(err.Error(), "REST") {
-				t.Errorf("err = %v", err)
+			if scope, _ := connectors.TerminalScope(err); scope != connectors.ScopeTarget || !strings.Contains(err.Error(), "api_key") || !strings.Contains(err.Error(), "REST") {
+				t.Errorf("err = %v (scope %q)", err, scope)
 			}
 		})
 		t.Run("a proxy's 429 with a long Retry-After pauses the target", func(t *testing.T) {

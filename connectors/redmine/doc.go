@@ -78,7 +78,8 @@
 //     saying to tick it, never "not found" (which would duplicate).
 //   - 422 answers {"errors": [...]}: a terminal error quoting them and
 //     naming the issue. 401 and 403 are terminal with a hint about the API
-//     key and the REST setting; 404 is connectors.ErrNotFound.
+//     key and the REST setting (401 scoped to the whole target, 403 to
+//     the endpoint); 404 is connectors.ErrNotFound.
 //   - A note is added with PUT /issues/N.json {notes}: unlike other PUTs,
 //     sending it twice adds it twice, so it is marked
 //     transport.NotIdempotent and never retried when its answer is lost
