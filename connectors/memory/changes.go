@@ -44,7 +44,7 @@ func (t *Tracker) compact() {
 // cursor names the tracker it came from: one from another tracker (a
 // restarted process, whose data is gone) lists from the beginning.
 func (t *Tracker) Changes(ctx context.Context, cursor string) (connectors.Page, error) {
-	if err := t.call(ctx, opChanges, ""); err != nil {
+	if err := t.call(ctx, opChanges, "", ""); err != nil {
 		return connectors.Page{}, err
 	}
 	after := t.parseCursor(cursor)

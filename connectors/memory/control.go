@@ -98,6 +98,10 @@ type injector struct {
 	rejectNext int
 	failNext   int
 	crashNext  int
+	// writes fails every writing call; items fails every call about the
+	// record carrying a marker, by marker (FailWrites, FailItem).
+	writes error
+	items  map[string]error
 }
 
 func (in *injector) init(o Options) {
@@ -109,7 +113,8 @@ func (in *injector) init(o Options) {
 // rearm recomputes armed; in.mu is held (or in is not shared yet).
 func (in *injector) rearm() {
 	in.armed.Store(in.latency > 0 || in.errorRate > 0 || in.limitRate > 0 ||
-		len(in.limitNext) > 0 || in.rejectNext > 0 || in.failNext > 0 || in.crashNext > 0)
+		len(in.limitNext) > 0 || in.rejectNext > 0 || in.failNext > 0 || in.crashNext > 0 ||
+		in.writes != nil || len(in.items) > 0)
 }
 
 type failure int
@@ -181,10 +186,20 @@ var opNames = [numOps]string{
 	opUpdateComment: "edit comment", opDeleteComment: "delete comment",
 }
 
+// writes reports whether o writes to the tracker.
+func (o op) writes() bool {
+	switch o {
+	case opCreate, opUpdate, opSetMarker, opCreateComment, opUpdateComment, opDeleteComment:
+		return true
+	}
+	return false
+}
+
 // call counts a connector call, waits its latency and returns the
 // failure injected into it, if any. subject (a record, comment or marker)
-// only goes into error messages.
-func (t *Tracker) call(ctx context.Context, o op, subject string) error {
+// goes into error messages; record is the id of the record the call is
+// about, "" for a call by marker (whose subject is then the marker).
+func (t *Tracker) call(ctx context.Context, o op, subject, record string) error {
 	t.counts[o].Add(1)
 	if !t.inj.armed.Load() {
 		return ctx.Err()
@@ -203,6 +218,17 @@ func (t *Tracker) call(ctx context.Context, o op, subject string) error {
 	if subject != "" {
 		what += " " + subject
 	}
+	if err := t.targeted(o, subject, record); err != nil {
+		switch {
+		case connectors.IsTerminal(err):
+			t.counts[opRejected].Add(1)
+		case errors.As(err, new(*connectors.RateLimitError)):
+			t.counts[opRateLimited].Add(1)
+		default:
+			t.counts[opFailed].Add(1)
+		}
+		return fmt.Errorf("%s: %s: %w (%w)", t.opts.Name, what, err, ErrInjected)
+	}
 	switch f {
 	case rejected:
 		t.counts[opRejected].Add(1)
@@ -216,6 +242,59 @@ func (t *Tracker) call(ctx context.Context, o op, subject string) error {
 		return fmt.Errorf("%s: %s: the tracker failed (%w)", t.opts.Name, what, ErrInjected)
 	}
 	return ctx.Err()
+}
+
+// targeted returns the failure FailWrites or FailItem set for a call, if
+// any.
+func (t *Tracker) targeted(o op, subject, record string) error {
+	t.inj.mu.Lock()
+	writes, byItem := t.inj.writes, len(t.inj.items) > 0
+	t.inj.mu.Unlock()
+	if writes != nil && o.writes() {
+		return writes
+	}
+	if !byItem || o == opChanges {
+		return nil
+	}
+	marker := subject
+	if record != "" {
+		t.mu.RLock()
+		marker = ""
+		if r := t.records[record]; r != nil {
+			marker = r.marker
+		}
+		t.mu.RUnlock()
+	}
+	t.inj.mu.Lock()
+	defer t.inj.mu.Unlock()
+	return t.inj.items[marker]
+}
+
+// FailWrites makes every writing connector call (create, update, marker,
+// comments) fail with err, wrapped with ErrInjected, while reads and
+// listings go on working: a tracker whose writes are broken, or a token
+// that may only read. A nil err ends it. It takes precedence over the
+// other injected failures.
+func (t *Tracker) FailWrites(err error) {
+	t.inj.set(func(in *injector) { in.writes = err })
+}
+
+// FailItem makes every connector call about one item fail with err,
+// wrapped with ErrInjected: creating or finding a record with marker,
+// and reading, updating or commenting on the record that carries it.
+// Listings still list the record. A nil err ends it. It takes precedence
+// over the other injected failures except FailWrites.
+func (t *Tracker) FailItem(marker string, err error) {
+	t.inj.set(func(in *injector) {
+		if err == nil {
+			delete(in.items, marker)
+			return
+		}
+		if in.items == nil {
+			in.items = map[string]error{}
+		}
+		in.items[marker] = err
+	})
 }
 
 // SetLatency sets the time added to every connector call.

@@ -38,9 +38,10 @@
 // counted or failed) and as a misbehaving server: per-call latency,
 // injected transient errors at a seeded, deterministic rate, rate limits
 // (*connectors.RateLimitError with RetryAfter) for the next calls or at a
-// rate, terminal rejections, and a create whose answer is lost after it
-// happened. Calls counts connector calls per operation, for "API calls
-// per changed item" in benchmarks.
+// rate, terminal rejections, failures of every call about one item
+// (FailItem) or of every write while reads work (FailWrites), and a
+// create whose answer is lost after it happened. Calls counts connector
+// calls per operation, for "API calls per changed item" in benchmarks.
 //
 // With Options.WebhookSecret set the connector also receives webhooks:
 // Options.Webhook is handed a signed delivery after each change, which

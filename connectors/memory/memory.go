@@ -159,7 +159,7 @@ func (t *Tracker) Capabilities() connectors.Capabilities {
 
 // Get implements connectors.Connector.
 func (t *Tracker) Get(ctx context.Context, id string) (connectors.Record, error) {
-	if err := t.call(ctx, opGet, id); err != nil {
+	if err := t.call(ctx, opGet, id, id); err != nil {
 		return connectors.Record{}, err
 	}
 	t.mu.RLock()
@@ -174,7 +174,7 @@ func (t *Tracker) Get(ctx context.Context, id string) (connectors.Record, error)
 // FindByMarker implements connectors.Connector: the oldest record
 // carrying marker, seen the moment it was written.
 func (t *Tracker) FindByMarker(ctx context.Context, marker string) (connectors.Record, error) {
-	if err := t.call(ctx, opFindByMarker, marker); err != nil {
+	if err := t.call(ctx, opFindByMarker, marker, ""); err != nil {
 		return connectors.Record{}, err
 	}
 	t.mu.RLock()
@@ -187,7 +187,7 @@ func (t *Tracker) FindByMarker(ctx context.Context, marker string) (connectors.R
 
 // Create implements connectors.Connector.
 func (t *Tracker) Create(ctx context.Context, marker string, fields connectors.Fields) (connectors.Record, error) {
-	if err := t.call(ctx, opCreate, marker); err != nil {
+	if err := t.call(ctx, opCreate, marker, ""); err != nil {
 		return connectors.Record{}, err
 	}
 	if strings.TrimSpace(marker) == "" {
@@ -212,7 +212,7 @@ func (t *Tracker) Create(ctx context.Context, marker string, fields connectors.F
 // and a version other than the record's is refused with ErrConflict. A
 // marker is set in the same call, which counts as one update.
 func (t *Tracker) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
-	if err := t.call(ctx, opUpdate, id); err != nil {
+	if err := t.call(ctx, opUpdate, id, id); err != nil {
 		return connectors.Record{}, err
 	}
 	f, err := t.check("update "+id, fields)
@@ -252,7 +252,7 @@ func (t *Tracker) Update(ctx context.Context, id, version string, fields connect
 // SetMarker implements connectors.Connector. Like any change it moves the
 // record's version; writing the marker it already has changes nothing.
 func (t *Tracker) SetMarker(ctx context.Context, id, marker string) error {
-	if err := t.call(ctx, opSetMarker, id); err != nil {
+	if err := t.call(ctx, opSetMarker, id, id); err != nil {
 		return err
 	}
 	if strings.TrimSpace(marker) == "" {
@@ -279,7 +279,7 @@ func (t *Tracker) SetMarker(ctx context.Context, id, marker string) error {
 
 // CreateComment implements connectors.Connector.
 func (t *Tracker) CreateComment(ctx context.Context, recordID string, c connectors.Comment) (connectors.Comment, error) {
-	if err := t.call(ctx, opCreateComment, recordID); err != nil {
+	if err := t.call(ctx, opCreateComment, recordID, recordID); err != nil {
 		return connectors.Comment{}, err
 	}
 	if c.Internal && t.opts.NoInternalComments {
@@ -291,7 +291,7 @@ func (t *Tracker) CreateComment(ctx context.Context, recordID string, c connecto
 
 // UpdateComment implements connectors.Connector.
 func (t *Tracker) UpdateComment(ctx context.Context, recordID, commentID, body string) error {
-	if err := t.call(ctx, opUpdateComment, commentID); err != nil {
+	if err := t.call(ctx, opUpdateComment, commentID, recordID); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -314,7 +314,7 @@ func (t *Tracker) UpdateComment(ctx context.Context, recordID, commentID, body s
 
 // DeleteComment implements connectors.Connector.
 func (t *Tracker) DeleteComment(ctx context.Context, recordID, commentID string) error {
-	if err := t.call(ctx, opDeleteComment, commentID); err != nil {
+	if err := t.call(ctx, opDeleteComment, commentID, recordID); err != nil {
 		return err
 	}
 	t.mu.Lock()

@@ -300,6 +300,61 @@ func TestInjectedFailures(t *testing.T) {
 			t.Errorf("%d of 200 calls failed at a rate of 0.3", n)
 		}
 	})
+	t.Run("an item made to fail fails every call about it, and only those", func(t *testing.T) {
+		tr := New(Options{})
+		bad := create(t, tr, "BL-1", "title", "Bad")
+		good := create(t, tr, "BL-2", "title", "Good")
+		tr.FailItem("BL-1", errors.New("502 bad gateway"))
+		calls := map[string]func() error{
+			"get":     func() error { _, err := tr.Get(ctx, bad.ID); return err },
+			"update":  func() error { _, err := tr.Update(ctx, bad.ID, "", connectors.Fields{"title": {"x"}}); return err },
+			"comment": func() error { _, err := tr.CreateComment(ctx, bad.ID, connectors.Comment{Body: "x"}); return err },
+			"find":    func() error { _, err := tr.FindByMarker(ctx, "BL-1"); return err },
+		}
+		for name, call := range calls {
+			if err := call(); !errors.Is(err, ErrInjected) || connectors.IsTerminal(err) || !strings.Contains(err.Error(), "502 bad gateway") {
+				t.Errorf("%s of the failing item: %v; want the injected transient error", name, err)
+			}
+		}
+		if _, err := tr.Update(ctx, good.ID, "", connectors.Fields{"title": {"Still good"}}); err != nil {
+			t.Errorf("update of another item: %v", err)
+		}
+		if _, err := tr.Changes(ctx, ""); err != nil {
+			t.Errorf("a listing while one item fails: %v", err)
+		}
+		if c := tr.Calls(); c.Failed != int64(len(calls)) {
+			t.Errorf("counted %d failed calls, want %d", c.Failed, len(calls))
+		}
+		tr.FailItem("BL-1", nil)
+		if _, err := tr.Get(ctx, bad.ID); err != nil {
+			t.Errorf("get after the item healed: %v", err)
+		}
+	})
+	t.Run("failing writes leave reads and listings working", func(t *testing.T) {
+		tr := New(Options{})
+		r := create(t, tr, "BL-1", "title", "One")
+		refused := connectors.ScopedTerminalf(connectors.ScopeEndpoint, "the token may not do this (HTTP 403)")
+		tr.FailWrites(refused)
+		if _, err := tr.Update(ctx, r.ID, "", connectors.Fields{"title": {"x"}}); !errors.Is(err, ErrInjected) || !errors.Is(err, refused) {
+			t.Errorf("update while writes fail: %v; want the injected refusal", err)
+		}
+		if _, err := tr.Create(ctx, "BL-2", connectors.Fields{"title": {"x"}}); !connectors.IsTerminal(err) {
+			t.Errorf("create while writes fail: %v; want the injected refusal", err)
+		}
+		if _, err := tr.Get(ctx, r.ID); err != nil {
+			t.Errorf("get while writes fail: %v", err)
+		}
+		if _, err := tr.Changes(ctx, ""); err != nil {
+			t.Errorf("a listing while writes fail: %v", err)
+		}
+		if c := tr.Calls(); c.Rejected != 2 {
+			t.Errorf("counted %d rejected calls, want 2", c.Rejected)
+		}
+		tr.FailWrites(nil)
+		if _, err := tr.Update(ctx, r.ID, "", connectors.Fields{"title": {"x"}}); err != nil {
+			t.Errorf("update after writes healed: %v", err)
+		}
+	})
 	t.Run("latency ends with the caller's context", func(t *testing.T) {
 		tr := New(Options{Latency: time.Hour})
 		cctx, cancel := context.WithCancel(ctx)
