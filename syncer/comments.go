@@ -149,12 +149,12 @@ func (s *Syncer) applyComments(ctx context.Context, t *target, recordID string, 
 		switch op.kind {
 		case commentCreate:
 			rc, err := t.conn.CreateComment(ctx, recordID, t.client.ToComment(op.comment))
-			if err != nil {
+			if err = t.wrote(err); err != nil {
 				return links, fmt.Errorf("comment %s on %s: %w", op.comment.ID, t.name, err)
 			}
 			links = append(links, store.CommentLink{CommentID: op.comment.ID, RemoteID: rc.ID, Base: op.comment.Body})
 		case commentUpdate:
-			err := t.conn.UpdateComment(ctx, recordID, op.link.RemoteID, t.client.ToComment(op.comment).Body)
+			err := t.wrote(t.conn.UpdateComment(ctx, recordID, op.link.RemoteID, t.client.ToComment(op.comment).Body))
 			if err != nil && !errors.Is(err, connectors.ErrNotFound) {
 				return links, fmt.Errorf("edit comment %s on %s: %w", op.comment.ID, t.name, err)
 			}
@@ -164,7 +164,7 @@ func (s *Syncer) applyComments(ctx context.Context, t *target, recordID string, 
 				}
 			}
 		case commentDelete:
-			err := t.conn.DeleteComment(ctx, recordID, op.link.RemoteID)
+			err := t.wrote(t.conn.DeleteComment(ctx, recordID, op.link.RemoteID))
 			if err != nil && !errors.Is(err, connectors.ErrNotFound) {
 				return links, fmt.Errorf("delete comment %s on %s: %w", op.comment.ID, t.name, err)
 			}

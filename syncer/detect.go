@@ -36,7 +36,7 @@ func (s *Syncer) pollLoop(ctx context.Context, t *target) {
 			if d, ok := connectors.RetryAfter(err); ok {
 				wait = max(wait, d)
 			}
-			t.setError(err)
+			t.setPollError(err)
 			s.log.Warn("poll failed", "target", t.name, "error", err, "retry_after", wait)
 		}
 		select {
@@ -101,7 +101,7 @@ func (s *Syncer) PollTarget(ctx context.Context, t *target) error {
 		}
 	}
 	t.mu.Lock()
-	t.lastPoll, t.reached, t.lastError, t.listing = s.now(), true, "", true
+	t.lastPoll, t.reached, t.pollError, t.listing = s.now(), true, "", true
 	t.mu.Unlock()
 	s.metrics.FullSync(t.name, s.now())
 	return nil

@@ -727,6 +727,8 @@ func (r *runner) own(ctx context.Context, lease store.Lease) string {
 		defer timer.Stop()
 	}
 	wg.Wait()
+	// The target's items are its next owner's to retry and report.
+	t.resetHealth()
 	return why
 }
 

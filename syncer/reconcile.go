@@ -212,7 +212,7 @@ func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string,
 		return "", err
 	}
 	rec, err = t.conn.Create(ctx, v.item.ID, native)
-	if err != nil {
+	if err = t.wrote(err); err != nil {
 		s.refused(ctx, intent, err)
 		return "", fmt.Errorf("create %s on %s: %w", v.item.ID, t.name, err)
 	}
@@ -395,7 +395,8 @@ func (s *Syncer) closeRemote(ctx context.Context, t *target, v view, rec connect
 	if err != nil {
 		return err
 	}
-	if _, err := t.conn.Update(ctx, rec.ID, rec.Version, diff, ""); err != nil {
+	_, err = t.conn.Update(ctx, rec.ID, rec.Version, diff, "")
+	if err = t.wrote(err); err != nil {
 		s.refused(ctx, intent, err)
 		return fmt.Errorf("close %s on %s: %w", v.item.ID, t.name, err)
 	}
@@ -549,7 +550,7 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 		}
 		if len(diff) > 0 || mark != "" {
 			updated, err := t.conn.Update(ctx, rec.ID, rec.Version, diff, mark)
-			if err != nil {
+			if err = t.wrote(err); err != nil {
 				s.refused(ctx, intent, err)
 				if len(diff) == 0 {
 					return "", fmt.Errorf("repair marker of %s on %s: %w", item.ID, t.name, err)

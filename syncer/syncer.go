@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -64,8 +62,7 @@ type Syncer struct {
 
 	quotas *Quotas
 
-	mu     sync.Mutex
-	parked map[string]string // "target/item" → terminal error, for status
+	mu sync.Mutex
 	// conflictsOpen counts open conflicts per target, as the gauges last
 	// read them, for status.
 	conflictsOpen map[string]int
@@ -84,11 +81,22 @@ type target struct {
 	queue  *queue
 	poll   time.Duration
 
-	mu        sync.Mutex
-	backoff   map[string]int // consecutive failures per key
-	lastPoll  time.Time
-	lastError string
+	mu       sync.Mutex
+	backoff  map[string]int // consecutive failures per key
+	lastPoll time.Time
+	// pollError is why the target's last poll failed ("" once one
+	// succeeds): the target's own error, apart from its items'.
+	pollError string
 	reached   bool
+	// The items' health (health.go): the keys failing with a retried
+	// error and the keys parked, with why; the target's successful
+	// reconciles and tracker writes, which say whether anything
+	// succeeded since a key failed; and a sequence of failures.
+	failing   map[string]trouble
+	parked    map[string]trouble
+	succeeded uint64
+	writes    uint64
+	seq       uint64
 	// listing is whether the target's last listing of changes succeeded:
 	// the tracker answers for the project, so a record it reports as not
 	// found is not a token that lost access (reconcile.go: remoteMissing).
@@ -108,7 +116,7 @@ const remoteKeyPrefix = "remote:"
 func New(cfg *mapping.Config, st store.Store, conns map[string]connectors.Connector, opts Options) (*Syncer, error) {
 	s := &Syncer{
 		cfg: cfg, store: st, metrics: opts.Metrics, log: opts.Logger, now: opts.Now, grace: opts.Grace, quotas: opts.Quotas,
-		targets: map[string]*target{}, parked: map[string]string{},
+		targets: map[string]*target{},
 	}
 	if s.metrics == nil {
 		s.metrics = nopMetrics{}
@@ -158,6 +166,7 @@ func New(cfg *mapping.Config, st store.Store, conns map[string]connectors.Connec
 		s.targets[t.Name] = &target{
 			name: t.Name, conn: conn, caps: caps, client: clients[0],
 			queue: newQueue(s.now), poll: poll, backoff: map[string]int{},
+			failing: map[string]trouble{}, parked: map[string]trouble{},
 		}
 		s.order = append(s.order, t.Name)
 	}
@@ -268,7 +277,6 @@ func (s *Syncer) process(ctx context.Context, t *target, key string) {
 	switch {
 	case err == nil:
 		t.forget(key)
-		s.unpark(t.name, key)
 		if result != resultNone {
 			log.Info("reconciled", "op", result)
 		}
@@ -298,9 +306,10 @@ func (s *Syncer) process(ctx context.Context, t *target, key string) {
 			log.Warn("rate limited", "retry_after", wait, "error", err)
 			break
 		}
-		wait := t.fail(key, s.maxBackoff())
+		// One item failing is the item's: the target's own error is its
+		// poll's, and items make it failing only by health.go's rule.
+		wait := t.fail(key, err, s.now(), s.maxBackoff())
 		t.queue.AddAfter(key, wait)
-		t.setError(err)
 		log.Warn("reconcile failed, will retry", "retry_after", wait, "error", err)
 	}
 	s.metrics.Reconciled(t.name, t.client.ID, result, d)
@@ -311,27 +320,6 @@ func (s *Syncer) maxBackoff() time.Duration {
 		return s.cfg.Sync.MaxBackoff
 	}
 	return 5 * time.Minute
-}
-
-func (t *target) forget(key string) {
-	t.mu.Lock()
-	delete(t.backoff, key)
-	t.reached = true
-	t.mu.Unlock()
-}
-
-// fail counts a failure of key and returns its back-off: exponential from
-// 500 ms with jitter, capped.
-func (t *target) fail(key string, ceiling time.Duration) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.backoff[key]
-	t.backoff[key] = n + 1
-	d := 500 * time.Millisecond << min(n, 20)
-	if d > ceiling || d <= 0 {
-		d = ceiling
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d)/2+1))
 }
 
 // setListing records whether the target's last listing succeeded.
@@ -348,17 +336,15 @@ func (t *target) listingWorks() bool {
 	return t.listing
 }
 
-func (t *target) setError(err error) {
+// setPollError records why the target's poll failed.
+func (t *target) setPollError(err error) {
 	t.mu.Lock()
-	t.lastError = err.Error()
+	t.pollError = err.Error()
 	t.mu.Unlock()
 }
 
 func (s *Syncer) park(ctx context.Context, t *target, key string, err error) {
-	s.mu.Lock()
-	s.parked[t.name+"/"+key] = err.Error()
-	s.mu.Unlock()
-	t.setError(err)
+	t.park(key, err, s.now())
 	// Keep the reason beside the link so `backlogd status` shows it after
 	// a restart too.
 	_ = s.store.Tx(ctx, func(tx store.Tx) error {
@@ -369,12 +355,6 @@ func (s *Syncer) park(ctx context.Context, t *target, key string, err error) {
 		l.LastError = err.Error()
 		return tx.PutLink(ctx, l)
 	})
-}
-
-func (s *Syncer) unpark(target, key string) {
-	s.mu.Lock()
-	delete(s.parked, target+"/"+key)
-	s.mu.Unlock()
 }
 
 // Enqueue schedules item id on every target (after a canonical edit).
@@ -547,7 +527,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			t.setError(err)
+			t.setPollError(err)
 			failed = append(failed, fmt.Errorf("poll %s: %w", name, err))
 		}
 	}
@@ -632,20 +612,25 @@ type TargetStatus struct {
 	// reports one (GitHub, Jira Cloud).
 	Quota *Quota `json:"quota,omitempty"`
 	// Conflicts counts the target's conflicts waiting for a person.
-	Conflicts int      `json:"conflicts"`
-	LastError string   `json:"last_error,omitempty"`
-	Parked    []string `json:"parked,omitempty"`
+	Conflicts int `json:"conflicts"`
+	// LastError says why the target as a whole is failing (see Ready);
+	// empty while it syncs, however many of its items fail.
+	LastError string `json:"last_error,omitempty"`
+	// ItemsFailing counts the target's items whose last reconcile failed
+	// with an error retried with back-off; FailingItems lists up to ten of
+	// them, by key. An item leaves once it reconciles (or is parked).
+	ItemsFailing int         `json:"items_failing"`
+	FailingItems []ItemError `json:"failing_items,omitempty"`
+	// ItemsParked counts Parked: items refused with an error retrying will
+	// not fix ("BL-3: reason"), until the item or the config changes.
+	ItemsParked int      `json:"items_parked"`
+	Parked      []string `json:"parked,omitempty"`
 }
 
 // Status describes every target now.
 func (s *Syncer) Status() []TargetStatus {
 	var out []TargetStatus
 	s.mu.Lock()
-	parked := map[string][]string{}
-	for k, v := range s.parked {
-		tgt, item, _ := strings.Cut(k, "/")
-		parked[tgt] = append(parked[tgt], item+": "+v)
-	}
 	conflicts := s.conflictsOpen
 	s.mu.Unlock()
 	for _, name := range s.order {
@@ -658,11 +643,10 @@ func (s *Syncer) Status() []TargetStatus {
 		st := TargetStatus{
 			Target: name, Client: t.client.ID, Kind: kind, Reached: t.reached, LastPoll: t.lastPoll,
 			Queue: t.queue.Len(), OldestWait: t.queue.Oldest().Round(time.Millisecond).String(),
-			PausedUntil: t.queue.PausedUntil(), LastError: t.lastError,
+			PausedUntil: t.queue.PausedUntil(), LastError: t.problem(),
 		}
+		t.itemsStatus(&st)
 		t.mu.Unlock()
-		st.Parked = parked[name]
-		sort.Strings(st.Parked)
 		st.Conflicts = conflicts[name]
 		if q, ok := s.quotas.Of(name); ok {
 			st.Quota = &q
@@ -675,8 +659,9 @@ func (s *Syncer) Status() []TargetStatus {
 // Ready reports whether every target has been tried: reached at least
 // once, or failing with a reason. A failing tracker does not make the
 // daemon unready: unready would cut every other client's webhooks off
-// too. waiting names the targets not tried yet, failing the ones whose
-// last attempt failed, with the reason.
+// too. waiting names the targets not tried yet, failing the ones failing
+// as a whole, with the reason: a poll that failed, or their items' errors
+// by health.go's rule — never one item failing while the rest syncs.
 func (s *Syncer) Ready() (ready bool, waiting, failing []string) {
 	if s.leases != nil {
 		// A replica answers for the targets it owns, and for its store.
@@ -690,7 +675,7 @@ func (s *Syncer) Ready() (ready bool, waiting, failing []string) {
 		}
 		t := s.targets[name]
 		t.mu.Lock()
-		reached, why := t.reached, t.lastError
+		reached, why := t.reached, t.problem()
 		t.mu.Unlock()
 		switch {
 		case why != "":
