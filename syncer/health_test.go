@@ -172,6 +172,19 @@ func failingKeys(st TargetStatus) []string {
 	return keys
 }
 
+// healthGauges records what the syncer last reported of a's health.
+type healthGauges struct {
+	nopMetrics
+	failing       bool
+	items, parked int
+}
+
+func (g *healthGauges) SetHealth(target string, failing bool, items, parked int) {
+	if target == "a" {
+		g.failing, g.items, g.parked = failing, items, parked
+	}
+}
+
 type resultRecorder struct {
 	nopMetrics
 	result string
@@ -349,4 +362,32 @@ func TestATargetFailsAsAWhole(t *testing.T) {
 			t.Errorf("parked = %q, want BL-1 still parked with its reason", st.Parked)
 		}
 	})
+}
+
+func TestTheHealthGaugesSayWhatStatusSays(t *testing.T) {
+	w := newHealthWorld(t)
+	g := &healthGauges{}
+	read := func() healthGauges {
+		w.s.metrics = g
+		w.s.refreshGauges(context.Background())
+		w.s.metrics = nopMetrics{}
+		return *g
+	}
+	w.a.FailItem("BL-1", errBadGateway)
+	w.a.FailItem("BL-2", connectors.Terminalf("the tracker refused the values (HTTP 422)"))
+	for _, id := range []string{"BL-1", "BL-2"} {
+		w.edit(id, "second")
+		w.reconcile(id)
+	}
+	if got := read(); got.failing || got.items != 1 || got.parked != 1 {
+		t.Errorf("gauges: failing %v, %d items failing, %d parked; want not failing, one of each", got.failing, got.items, got.parked)
+	}
+	w.a.FailWrites(errBadGateway)
+	for _, id := range []string{"BL-3", "BL-4"} {
+		w.edit(id, "second")
+		w.reconcile(id)
+	}
+	if got := read(); !got.failing || got.items != 3 {
+		t.Errorf("gauges with every write failing: failing %v, %d items failing; want failing, 3", got.failing, got.items)
+	}
 }

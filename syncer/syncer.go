@@ -31,6 +31,17 @@ type Metrics interface {
 	SetOutboxPending(n int)
 }
 
+// HealthMetrics is what the syncer reports about each target's health,
+// when its Metrics implement it too (syncer/metrics does). Like
+// LeaseMetrics it is separate from Metrics so that the test doubles of
+// Metrics elsewhere need no change.
+type HealthMetrics interface {
+	// SetHealth says whether target is failing as a whole (as Ready
+	// reports it), and how many of its items are failing with an error
+	// retried with back-off and how many are parked.
+	SetHealth(target string, failing bool, itemsFailing, itemsParked int)
+}
+
 // Options tune a Syncer; zero values take the config's or sane defaults.
 type Options struct {
 	Metrics Metrics
@@ -467,8 +478,19 @@ func (s *Syncer) gaugeLoop(ctx context.Context) {
 }
 
 func (s *Syncer) refreshGauges(ctx context.Context) {
+	hm, _ := s.metrics.(HealthMetrics)
 	for _, t := range s.targets {
 		s.metrics.SetQueue(t.name, t.queue.Len(), t.queue.Oldest())
+		if hm == nil {
+			continue
+		}
+		if s.leases != nil && !s.leases.owns(t.name) {
+			// Its owner reports it: summed over replicas, one answer.
+			hm.SetHealth(t.name, false, 0, 0)
+			continue
+		}
+		failing, items, parked := t.health()
+		hm.SetHealth(t.name, failing, items, parked)
 	}
 	_ = s.store.Tx(ctx, func(tx store.Tx) error {
 		counts, err := tx.LinkCounts(ctx)

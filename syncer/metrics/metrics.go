@@ -65,6 +65,9 @@ type Metrics struct {
 	webhooks          *prometheus.CounterVec
 	lastFullSync      *prometheus.GaugeVec
 	outboxPending     prometheus.Gauge
+	targetFailing     *prometheus.GaugeVec
+	itemsFailing      *prometheus.GaugeVec
+	itemsParked       *prometheus.GaugeVec
 
 	leaseChanges *prometheus.CounterVec
 	leaseHeld    *prometheus.GaugeVec
@@ -161,6 +164,18 @@ func newMetrics(reg prometheus.Registerer, info BuildInfo, now func() time.Time)
 		Name: "backlogd_outbox_intents_pending",
 		Help: "Remote writes announced in the outbox and not yet acknowledged.",
 	})
+	m.targetFailing = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "backlogd_target_failing",
+		Help: "1 while the target as a whole is failing (its listing fails, the tracker refuses its credentials, or several items fail with nothing succeeding), else 0; items failing while the rest syncs do not count.",
+	}, t)
+	m.itemsFailing = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "backlogd_items_failing",
+		Help: "Items of the target whose last reconcile failed with an error that is retried with back-off.",
+	}, t)
+	m.itemsParked = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "backlogd_items_parked",
+		Help: "Items of the target parked by an error that retrying will not fix, until the item or the config changes.",
+	}, t)
 
 	m.leaseChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "backlogd_lease_changes_total",
@@ -227,12 +242,12 @@ func newMetrics(reg prometheus.Registerer, info BuildInfo, now func() time.Time)
 
 	m.byTarget = append(m.byTarget, m.reconciles, m.reconcileDuration, m.fieldsChanged, m.echoes,
 		m.created, m.remoteDeleted, m.linked, m.queueDepth, m.queueOldest, m.webhooks, m.lastFullSync,
-		m.requests, m.requestDuration, m.rateRemaining, m.rateReset, m.pausedUntil,
+		m.targetFailing, m.itemsFailing, m.itemsParked, m.requests, m.requestDuration, m.rateRemaining, m.rateReset, m.pausedUntil,
 		m.leaseChanges, m.leaseHeld, m.fenced)
 
 	reg.MustRegister(m.reconciles, m.reconcileDuration, m.fieldsChanged, m.echoes, m.created,
 		m.remoteDeleted, m.linked, m.conflictsOpen, m.queueDepth, m.queueOldest, m.webhooks,
-		m.lastFullSync, m.outboxPending, m.requests, m.requestDuration, m.rateRemaining,
+		m.lastFullSync, m.outboxPending, m.targetFailing, m.itemsFailing, m.itemsParked, m.requests, m.requestDuration, m.rateRemaining,
 		m.rateReset, m.pausedUntil, m.reloads, m.reloadSuccessful, m.reloadSuccessAt, build,
 		m.leaseChanges, m.leaseHeld, m.fenced, m.replicas)
 	for _, c := range []prometheus.Collector{
@@ -297,6 +312,9 @@ func (m *Metrics) Known(targets []string, clients map[string][]string) {
 			m.webhooks.WithLabelValues(t, r)
 		}
 		m.lastFullSync.WithLabelValues(t)
+		m.targetFailing.WithLabelValues(t)
+		m.itemsFailing.WithLabelValues(t)
+		m.itemsParked.WithLabelValues(t)
 		for _, c := range RequestClasses {
 			m.requestDuration.WithLabelValues(t, c)
 		}
@@ -387,6 +405,17 @@ func (m *Metrics) Webhook(target, result string) { m.webhooks.WithLabelValues(ta
 // FullSync implements syncer.Metrics.
 func (m *Metrics) FullSync(target string, at time.Time) {
 	m.lastFullSync.WithLabelValues(target).Set(unix(at))
+}
+
+// SetHealth implements syncer.HealthMetrics.
+func (m *Metrics) SetHealth(target string, failing bool, itemsFailing, itemsParked int) {
+	v := 0.0
+	if failing {
+		v = 1
+	}
+	m.targetFailing.WithLabelValues(target).Set(v)
+	m.itemsFailing.WithLabelValues(target).Set(float64(itemsFailing))
+	m.itemsParked.WithLabelValues(target).Set(float64(itemsParked))
 }
 
 // SetOutboxPending implements syncer.Metrics.

@@ -15,9 +15,10 @@ import (
 
 // The daemon passes one *Metrics as both.
 var (
-	_ syncer.Metrics      = (*Metrics)(nil)
-	_ syncer.LeaseMetrics = (*Metrics)(nil)
-	_ connectors.Observer = (*Metrics)(nil)
+	_ syncer.Metrics       = (*Metrics)(nil)
+	_ syncer.LeaseMetrics  = (*Metrics)(nil)
+	_ syncer.HealthMetrics = (*Metrics)(nil)
+	_ connectors.Observer  = (*Metrics)(nil)
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -84,6 +85,9 @@ backlogd_last_full_sync_timestamp_seconds{target="jira:home"} 0
 		"backlogd_queue_oldest_key_age_seconds":              1,
 		"backlogd_tracker_request_duration_seconds":          len(RequestClasses),
 		"backlogd_rate_limit_paused_until_timestamp_seconds": 1,
+		"backlogd_target_failing":                            1,
+		"backlogd_items_failing":                             1,
+		"backlogd_items_parked":                              1,
 	}
 	for name, n := range perTarget {
 		if got := count(t, reg, name); got != 2*n {
@@ -263,6 +267,27 @@ backlogd_rate_limit_paused_until_timestamp_seconds{target="github:acme"} 1.77236
 `, "backlogd_rate_limit_remaining", "backlogd_rate_limit_reset_timestamp_seconds", "backlogd_rate_limit_paused_until_timestamp_seconds")
 }
 
+func TestHealthIsReportedPerTarget(t *testing.T) {
+	m, reg := newTest(t)
+	m.Known([]string{"github:acme", "jira:home"}, map[string][]string{"github:acme": {"acme"}, "jira:home": {"home"}})
+	m.SetHealth("github:acme", false, 2, 1) // two items failing, one parked: the target syncs
+	m.SetHealth("jira:home", true, 0, 0)
+	compare(t, reg, `
+# HELP backlogd_target_failing 1 while the target as a whole is failing (its listing fails, the tracker refuses its credentials, or several items fail with nothing succeeding), else 0; items failing while the rest syncs do not count.
+# TYPE backlogd_target_failing gauge
+backlogd_target_failing{target="github:acme"} 0
+backlogd_target_failing{target="jira:home"} 1
+# HELP backlogd_items_failing Items of the target whose last reconcile failed with an error that is retried with back-off.
+# TYPE backlogd_items_failing gauge
+backlogd_items_failing{target="github:acme"} 2
+backlogd_items_failing{target="jira:home"} 0
+# HELP backlogd_items_parked Items of the target parked by an error that retrying will not fix, until the item or the config changes.
+# TYPE backlogd_items_parked gauge
+backlogd_items_parked{target="github:acme"} 1
+backlogd_items_parked{target="jira:home"} 0
+`, "backlogd_target_failing", "backlogd_items_failing", "backlogd_items_parked")
+}
+
 func TestForgetRemovesOnlyThatTargetsSeries(t *testing.T) {
 	m, reg := newTest(t)
 	m.Known([]string{"github:acme", "jira:acme", "jira:home"},
@@ -271,6 +296,7 @@ func TestForgetRemovesOnlyThatTargetsSeries(t *testing.T) {
 	m.RateLimit("jira:home", 10, t0)
 	m.SetConflictsOpen("home", 2)
 	m.SetConflictsOpen("acme", 1)
+	m.SetHealth("jira:home", true, 3, 1)
 	before := count(t, reg, "backlogd_reconciles_total")
 
 	// A reload removed jira:home and jira:acme; acme is still served by github:acme.
