@@ -130,23 +130,7 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) (err error)
 		if err := getJSON(ctx, cfg, base+"/api/v1/status", &sts); err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "TARGET\tCLIENT\tKIND\tSTATE\tLAST SYNC\tQUEUE\tOLDEST\tRATE LIMIT\tCONFLICTS\tLAST ERROR\n")
-		for _, st := range sts {
-			state := "ok"
-			switch {
-			case !st.PausedUntil.IsZero():
-				state = "paused until " + st.PausedUntil.UTC().Format(time.TimeOnly)
-			case !st.Reached:
-				state = "connecting"
-			case st.LastError != "":
-				state = "failing"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", st.Target, st.Client, st.Kind, state,
-				ago(st.LastPoll), st.Queue, st.OldestWait, quota(st.Quota), st.Conflicts, st.LastError)
-			for _, p := range st.Parked {
-				fmt.Fprintf(tw, "\t\t\tparked\t\t\t\t\t\t%s\n", p)
-			}
-		}
+		printStatus(tw, sts)
 		if cfg.Store.Driver != "postgres" {
 			return nil
 		}
@@ -189,9 +173,11 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) (err error)
 		return err
 	}
 	fmt.Fprintf(stdout, "no daemon answers on %s; from the store:\n", cfg.Listen)
-	fmt.Fprintf(tw, "TARGET\tCLIENT\tLINKED\tGONE\tUNLINKED\tOUTBOX\tCONFLICTS\tLAST SYNC\tLAST ERROR\n")
+	// The store keeps the reason of each parked item on its link; whether
+	// a target or its items are failing only the running daemon knows.
+	fmt.Fprintf(tw, "TARGET\tCLIENT\tLINKED\tGONE\tUNLINKED\tOUTBOX\tCONFLICTS\tLAST SYNC\tPARKED\tLAST PARKED\n")
 	for _, t := range cfg.Targets {
-		var linked, gone, unlinked, pending, open int
+		var linked, gone, unlinked, pending, open, parked int
 		var last time.Time
 		var lastErr string
 		for _, l := range links {
@@ -210,6 +196,7 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) (err error)
 				last = l.SyncedAt
 			}
 			if l.LastError != "" {
+				parked++
 				lastErr = l.ItemID + ": " + l.LastError
 			}
 		}
@@ -227,7 +214,7 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) (err error)
 		if cs := cfg.ClientsOf(t.Name); len(cs) > 0 {
 			client = cs[0].ID
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", t.Name, client, linked, gone, unlinked, pending, open, ago(last), lastErr)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%s\n", t.Name, client, linked, gone, unlinked, pending, open, ago(last), parked, lastErr)
 	}
 	return nil
 }
@@ -290,6 +277,65 @@ func until(t, now time.Time) string {
 }
 
 // quota renders a tracker's rate-limit headroom: "4870 left, resets 10:42".
+// printStatus writes the running daemon's status, one line per target
+// and, under it, the items that do not sync: STATE and LAST ERROR are the
+// target's own (failing means nothing syncs with it), while items
+// failing with a retried error (retrying) and parked items are counted
+// and listed apart, up to statusItemsShown of each.
+func printStatus(tw io.Writer, sts []syncer.TargetStatus) {
+	fmt.Fprintf(tw, "TARGET\tCLIENT\tKIND\tSTATE\tLAST SYNC\tQUEUE\tOLDEST\tRATE LIMIT\tCONFLICTS\tFAILING\tPARKED\tLAST ERROR\n")
+	// item prints a line about one item, under the target's STATE and
+	// LAST ERROR.
+	item := func(label, text string) { fmt.Fprintf(tw, "\t\t\t%s\t\t\t\t\t\t\t\t%s\n", label, text) }
+	for _, st := range sts {
+		state := "ok"
+		switch {
+		case !st.PausedUntil.IsZero():
+			state = "paused until " + st.PausedUntil.UTC().Format(time.TimeOnly)
+		case !st.Reached:
+			state = "connecting"
+		case st.LastError != "":
+			state = "failing"
+		}
+		// A daemon older than this CLI lists parked items without counting them.
+		parked := max(st.ItemsParked, len(st.Parked))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", st.Target, st.Client, st.Kind, state,
+			ago(st.LastPoll), st.Queue, st.OldestWait, quota(st.Quota), st.Conflicts, st.ItemsFailing, parked, st.LastError)
+		for i, f := range st.FailingItems {
+			if i == statusItemsShown {
+				break
+			}
+			item("retrying", fmt.Sprintf("%s: %s (%s)", f.Item, f.Error, attempts(f)))
+		}
+		if n := st.ItemsFailing - min(len(st.FailingItems), statusItemsShown); n > 0 {
+			item("retrying", fmt.Sprintf("… and %d more", n))
+		}
+		for i, p := range st.Parked {
+			if i == statusItemsShown {
+				item("parked", fmt.Sprintf("… and %d more", parked-i))
+				break
+			}
+			item("parked", p)
+		}
+	}
+}
+
+// statusItemsShown bounds the items `backlogd status` lists per target
+// and kind, so that a target with thousands parked stays readable.
+const statusItemsShown = 10
+
+// attempts says how long an item has been failing.
+func attempts(f syncer.ItemError) string {
+	s := "1 attempt"
+	if f.Attempts != 1 {
+		s = fmt.Sprintf("%d attempts", f.Attempts)
+	}
+	if !f.Since.IsZero() {
+		s += " since " + f.Since.UTC().Format(time.TimeOnly)
+	}
+	return s
+}
+
 func quota(q *syncer.Quota) string {
 	if q == nil {
 		return "-"
