@@ -109,6 +109,9 @@ func (t *target) fail(key string, err error, now time.Time, ceiling time.Duratio
 	defer t.mu.Unlock()
 	n := t.backoff[key]
 	t.backoff[key] = n + 1
+	// A parked key tried again (a sweep, a resync) that now fails with a
+	// retried error is failing, no longer known to be refused.
+	delete(t.parked, key)
 	tr := t.failing[key]
 	if tr.since.IsZero() {
 		tr.since = now

@@ -248,6 +248,22 @@ func TestOneFailingItemIsTheItemsNotTheTargets(t *testing.T) {
 			t.Errorf("after BL-6 left the scope, status lists %d failing items: %+v", st.ItemsFailing, st.FailingItems)
 		}
 	})
+	t.Run("an item is listed once, as what its last attempt made it", func(t *testing.T) {
+		w := newHealthWorld(t)
+		w.edit("BL-2", "second")
+		w.a.FailItem("BL-2", connectors.Terminalf("the tracker refused the values (HTTP 422)"))
+		w.reconcile("BL-2")
+		w.a.FailItem("BL-2", errBadGateway) // the sweep tries it again
+		w.reconcile("BL-2")
+		if st := w.status(); st.ItemsParked != 0 || !slices.Equal(failingKeys(st), []string{"BL-2"}) {
+			t.Errorf("status: parked %q, failing %v; want BL-2 failing only", st.Parked, failingKeys(st))
+		}
+		w.a.FailItem("BL-2", connectors.Terminalf("the tracker refused the values (HTTP 422)"))
+		w.reconcile("BL-2")
+		if st := w.status(); st.ItemsFailing != 0 || st.ItemsParked != 1 {
+			t.Errorf("status: %d failing, parked %q; want BL-2 parked only", st.ItemsFailing, st.Parked)
+		}
+	})
 	t.Run("two items failing are still items", func(t *testing.T) {
 		w := newHealthWorld(t)
 		w.a.FailWrites(errBadGateway)
