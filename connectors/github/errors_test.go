@@ -31,7 +31,7 @@ func TestFailuresTellTheSyncerWhatToDo(t *testing.T) {
 		{
 			name:    "a permission the token lacks is terminal for the endpoint and says what to grant",
 			arrange: func(s *githubfake.Server) { s.FailNext(403) },
-			act:     func(c *Connector) error { _, err := c.Update(ctx, "1", "", title("Not allowed")); return err },
+			act:     func(c *Connector) error { _, err := c.Update(ctx, "1", "", title("Not allowed"), ""); return err },
 			check:   scoped(connectors.ScopeEndpoint, "read/write access"),
 		},
 		{

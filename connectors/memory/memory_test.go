@@ -307,7 +307,7 @@ func TestInjectedFailures(t *testing.T) {
 		tr.FailItem("BL-1", errors.New("502 bad gateway"))
 		calls := map[string]func() error{
 			"get":     func() error { _, err := tr.Get(ctx, bad.ID); return err },
-			"update":  func() error { _, err := tr.Update(ctx, bad.ID, "", connectors.Fields{"title": {"x"}}); return err },
+			"update":  func() error { _, err := tr.Update(ctx, bad.ID, "", connectors.Fields{"title": {"x"}}, ""); return err },
 			"comment": func() error { _, err := tr.CreateComment(ctx, bad.ID, connectors.Comment{Body: "x"}); return err },
 			"find":    func() error { _, err := tr.FindByMarker(ctx, "BL-1"); return err },
 		}
@@ -316,7 +316,7 @@ func TestInjectedFailures(t *testing.T) {
 				t.Errorf("%s of the failing item: %v; want the injected transient error", name, err)
 			}
 		}
-		if _, err := tr.Update(ctx, good.ID, "", connectors.Fields{"title": {"Still good"}}); err != nil {
+		if _, err := tr.Update(ctx, good.ID, "", connectors.Fields{"title": {"Still good"}}, ""); err != nil {
 			t.Errorf("update of another item: %v", err)
 		}
 		if _, err := tr.Changes(ctx, ""); err != nil {
@@ -335,7 +335,7 @@ func TestInjectedFailures(t *testing.T) {
 		r := create(t, tr, "BL-1", "title", "One")
 		refused := connectors.ScopedTerminalf(connectors.ScopeEndpoint, "the token may not do this (HTTP 403)")
 		tr.FailWrites(refused)
-		if _, err := tr.Update(ctx, r.ID, "", connectors.Fields{"title": {"x"}}); !errors.Is(err, ErrInjected) || !errors.Is(err, refused) {
+		if _, err := tr.Update(ctx, r.ID, "", connectors.Fields{"title": {"x"}}, ""); !errors.Is(err, ErrInjected) || !errors.Is(err, refused) {
 			t.Errorf("update while writes fail: %v; want the injected refusal", err)
 		}
 		if _, err := tr.Create(ctx, "BL-2", connectors.Fields{"title": {"x"}}); !connectors.IsTerminal(err) {
@@ -351,7 +351,7 @@ func TestInjectedFailures(t *testing.T) {
 			t.Errorf("counted %d rejected calls, want 2", c.Rejected)
 		}
 		tr.FailWrites(nil)
-		if _, err := tr.Update(ctx, r.ID, "", connectors.Fields{"title": {"x"}}); err != nil {
+		if _, err := tr.Update(ctx, r.ID, "", connectors.Fields{"title": {"x"}}, ""); err != nil {
 			t.Errorf("update after writes healed: %v", err)
 		}
 	})
