@@ -51,7 +51,7 @@ func TestTrackerWritesNeedALeaseStillSureByThisReplicasClock(t *testing.T) {
 			before := tr.Calls().Writes()
 			_, errCreate := conn.Create(c.ctx, "BL-9", connectors.Fields{"title": {"Nine"}})
 			_, errUpdate := conn.Update(c.ctx, rec.ID, "", connectors.Fields{"title": {"One again"}}, "")
-			errMarker := conn.SetMarker(c.ctx, rec.ID, "BL-1")
+			_, errMarker := conn.Update(c.ctx, rec.ID, "", nil, "BL-1")
 			_, errComment := conn.CreateComment(c.ctx, rec.ID, connectors.Comment{Body: "hi"})
 			for _, err := range []error{errCreate, errUpdate, errMarker, errComment} {
 				if c.ok && err != nil {

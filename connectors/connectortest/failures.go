@@ -59,7 +59,8 @@ func (s *suite) nonsenseID(t *testing.T) {
 		wantNotFound(t, fmt.Sprintf("Get(%q)", id), err)
 		_, err = c.Update(ctx, id, "", upd.Clone(), "")
 		wantNotFound(t, fmt.Sprintf("Update(%q)", id), err)
-		wantNotFound(t, fmt.Sprintf("SetMarker(%q)", id), c.SetMarker(ctx, id, s.marker()))
+		_, err = c.Update(ctx, id, "", nil, s.marker())
+		wantNotFound(t, fmt.Sprintf("Update(%q) of a marker alone", id), err)
 	}
 }
 

@@ -255,42 +255,12 @@ func (s *suite) staleVersion(t *testing.T) {
 	}
 }
 
-func (s *suite) setMarker(t *testing.T) {
-	c, ctx := s.connect(t)
-	rec, old, _ := s.create(t, ctx, c)
-	before := get(t, ctx, c, rec.ID)
-	m := s.marker()
-	if err := c.SetMarker(ctx, rec.ID, m); err != nil {
-		t.Fatalf("SetMarker(%s, %s): %v", rec.ID, m, err)
-	}
-	got, err := c.FindByMarker(ctx, m)
-	if err != nil {
-		t.Fatalf("FindByMarker(%s) right after SetMarker: %v", m, err)
-	}
-	if got.ID != rec.ID || got.Marker != m {
-		t.Errorf("FindByMarker(%s) = record %s with marker %q, want %s", m, got.ID, got.Marker, rec.ID)
-	}
-	after := get(t, ctx, c, rec.ID)
-	if after.Marker != m {
-		t.Errorf("after SetMarker Get reads marker %q, want %q", after.Marker, m)
-	}
-	if diff := s.diffFields(c.Capabilities(), before.Fields, after.Fields, nil); len(diff) > 0 {
-		t.Errorf("SetMarker changed fields:\n  %s", strings.Join(diff, "\n  "))
-	}
-	_, err = c.FindByMarker(ctx, old)
-	wantNotFound(t, "FindByMarker of the marker SetMarker replaced", err)
-	if err := c.SetMarker(ctx, rec.ID, m); err != nil {
-		t.Errorf("SetMarker of the marker the record already carries: %v", err)
-	}
-	if r := get(t, ctx, c, rec.ID); r.Marker != m {
-		t.Errorf("after a repeated SetMarker the marker is %q, want %q", r.Marker, m)
-	}
-}
-
 // updateMarker checks the marker Update writes for the syncer, on an
 // adopted record or one a person stripped of its marker: with fields,
-// alone, and again when the record already carries it, which must write
-// nothing (the version stays, so nothing echoes back).
+// alone (moving the record to a new marker, which FindByMarker must see
+// at once in place of the old one), and again when the record already
+// carries it, which must write nothing (the version stays, so nothing
+// echoes back).
 func (s *suite) updateMarker(t *testing.T) {
 	c, ctx := s.connect(t)
 	caps := c.Capabilities()
@@ -340,12 +310,17 @@ func (s *suite) updateMarker(t *testing.T) {
 	if returned.Version != marked.Version {
 		t.Errorf("Update of the marker alone returned version %q, a Get right after reads %q", returned.Version, marked.Version)
 	}
+	if got, err := c.FindByMarker(ctx, alone); err != nil || got.ID != rec.ID || got.Marker != alone {
+		t.Errorf("FindByMarker(%s) right after Update wrote it alone = record %s with marker %q, %v; want %s", alone, got.ID, got.Marker, err, rec.ID)
+	}
+	_, err = c.FindByMarker(ctx, m)
+	wantNotFound(t, "FindByMarker of the marker an Update of the marker alone replaced", err)
 
 	again, err := c.Update(ctx, rec.ID, marked.Version, nil, alone)
 	if err != nil {
 		t.Fatalf("Update(%s) of the marker it already carries: %v", rec.ID, err)
 	}
-	if now := get(t, ctx, c, rec.ID); again.Marker != alone || now.Version != marked.Version {
-		t.Errorf("Update of the marker the record already carries: marker %q, version %q then %q; want %s and no write", again.Marker, marked.Version, now.Version, alone)
+	if now := get(t, ctx, c, rec.ID); again.Marker != alone || now.Marker != alone || now.Version != marked.Version {
+		t.Errorf("Update of the marker the record already carries: returned marker %q, Get reads %q, version %q then %q; want %s and no write", again.Marker, now.Marker, marked.Version, now.Version, alone)
 	}
 }

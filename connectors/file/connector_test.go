@@ -233,7 +233,7 @@ func TestAFileAddedByHandIsARecordThatCanBeAdopted(t *testing.T) {
 	if !rec.Created.Equal(st.ModTime().UTC().Truncate(time.Second)) {
 		t.Errorf("created %v, want the file's mtime %v", rec.Created, st.ModTime().UTC().Truncate(time.Second))
 	}
-	if err := f.c.SetMarker(bg, "login-bug", "BL-57"); err != nil {
+	if _, err := f.c.Update(bg, "login-bug", rec.Version, nil, "BL-57"); err != nil {
 		t.Fatal(err)
 	}
 	text := f.read(t, "login-bug.yaml")
@@ -247,14 +247,14 @@ func TestAFileAddedByHandIsARecordThatCanBeAdopted(t *testing.T) {
 	if !found.Created.Equal(rec.Created) {
 		t.Errorf("adoption moved created from %v to %v", rec.Created, found.Created)
 	}
-	// Setting the same marker again writes nothing.
+	// Writing the same marker again writes nothing.
 	before := f.read(t, "login-bug.yaml")
 	f.clock.Advance(time.Hour)
-	if err := f.c.SetMarker(bg, "login-bug", "BL-57"); err != nil {
+	if _, err := f.c.Update(bg, "login-bug", "", nil, "BL-57"); err != nil {
 		t.Fatal(err)
 	}
 	if f.read(t, "login-bug.yaml") != before {
-		t.Error("setting the same marker rewrote the file")
+		t.Error("writing the same marker rewrote the file")
 	}
 }
 
@@ -281,7 +281,7 @@ func TestABrokenFileIsReportedAndNeverOverwritten(t *testing.T) {
 
 	writes := map[string]func() error{
 		"update":         func() error { _, err := f.c.Update(bg, "checkout", "", fields("title", "x"), ""); return err },
-		"set marker":     func() error { return f.c.SetMarker(bg, "checkout", "BL-3") },
+		"mark":           func() error { _, err := f.c.Update(bg, "checkout", "", nil, "BL-3"); return err },
 		"add comment":    func() error { _, err := f.c.CreateComment(bg, "checkout", connectors.Comment{Body: "x"}); return err },
 		"edit comment":   func() error { return f.c.UpdateComment(bg, "checkout", "c1", "x") },
 		"delete comment": func() error { return f.c.DeleteComment(bg, "checkout", "c1") },
@@ -339,7 +339,7 @@ func TestADeletedFileIsNotFound(t *testing.T) {
 	ops := map[string]func() error{
 		"get":            func() error { _, err := f.c.Get(bg, "BL-1"); return err },
 		"update":         func() error { _, err := f.c.Update(bg, "BL-1", "", fields("title", "x"), ""); return err },
-		"set marker":     func() error { return f.c.SetMarker(bg, "BL-1", "BL-1") },
+		"mark":           func() error { _, err := f.c.Update(bg, "BL-1", "", nil, "BL-1"); return err },
 		"add comment":    func() error { _, err := f.c.CreateComment(bg, "BL-1", connectors.Comment{Body: "x"}); return err },
 		"find by marker": func() error { _, err := f.c.FindByMarker(bg, "BL-1"); return err },
 	}

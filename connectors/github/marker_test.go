@@ -76,7 +76,7 @@ func TestMarkerIsRepairedOnTheNextWriteOfTheBody(t *testing.T) {
 		t.Errorf("after the write: marker %q, body %q; want BL-42 back and the marker hidden", after.Marker, after.Fields.Get("body"))
 	}
 
-	t.Run("a connector that never saw the marker cannot invent it, and SetMarker repairs it", func(t *testing.T) {
+	t.Run("a connector that never saw the marker cannot invent it, and an Update with the marker repairs it", func(t *testing.T) {
 		fresh, err := New(c.cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -89,12 +89,12 @@ func TestMarkerIsRepairedOnTheNextWriteOfTheBody(t *testing.T) {
 		if got.Marker != "" {
 			t.Fatalf("marker %q appeared from nowhere", got.Marker)
 		}
-		if err := fresh.SetMarker(ctx, rec.ID, "BL-42"); err != nil {
+		if _, err := fresh.Update(ctx, rec.ID, "", nil, "BL-42"); err != nil {
 			t.Fatal(err)
 		}
 		got, err = fresh.Get(ctx, rec.ID)
 		if err != nil || got.Marker != "BL-42" || got.Fields.Get("body") != "Rewritten, then synced" {
-			t.Fatalf("after SetMarker: %+v, %v", got, err)
+			t.Fatalf("after Update with the marker: %+v, %v", got, err)
 		}
 	})
 	t.Run("writing other fields leaves the body and its marker alone", func(t *testing.T) {

@@ -90,23 +90,37 @@ func TestMarkerLabelOff(t *testing.T) {
 	}
 }
 
-func TestSetMarkerRepairs(t *testing.T) {
+// TestUpdateRepairsTheMarker: an Update with a marker writes the entity
+// property and the marker label, drops a backlogd label of another
+// marker, and writes nothing again once the issue carries it, whether
+// fields go with it or not.
+func TestUpdateRepairsTheMarker(t *testing.T) {
 	ctx := context.Background()
-	c, srv := newFake(t, jirafake.Options{Flavor: jirafake.DataCenter})
-	key := srv.AddIssue(jirafake.Issue{Summary: "adopted", Labels: []string{"backlogd-BL-1", "keep"}})
-	if err := c.SetMarker(ctx, key, "BL-2"); err != nil {
-		t.Fatal(err)
-	}
-	is, _ := srv.Issue(key)
-	if !slices.Equal(is.Labels, []string{"backlogd-BL-2", "keep"}) || string(is.Properties["backlogd"]) != `{"id":"BL-2"}` {
-		t.Errorf("labels %v, property %s", is.Labels, is.Properties["backlogd"])
-	}
-	srv.ResetStats()
-	if err := c.SetMarker(ctx, key, "BL-2"); err != nil {
-		t.Fatal(err)
-	}
-	if w := srv.Stats().Writes; w != 0 {
-		t.Errorf("setting the marker an issue carries wrote %d times", w)
+	for _, tt := range []struct {
+		name   string
+		fields connectors.Fields
+	}{
+		{"the marker alone", nil},
+		{"the marker with a field", fields(FieldSummary, "adopted, then synced")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, srv := newFake(t, jirafake.Options{Flavor: jirafake.DataCenter})
+			key := srv.AddIssue(jirafake.Issue{Summary: "adopted", Labels: []string{"backlogd-BL-1", "keep"}})
+			if _, err := c.Update(ctx, key, "", tt.fields.Clone(), "BL-2"); err != nil {
+				t.Fatal(err)
+			}
+			is, _ := srv.Issue(key)
+			if !slices.Equal(is.Labels, []string{"backlogd-BL-2", "keep"}) || string(is.Properties["backlogd"]) != `{"id":"BL-2"}` {
+				t.Errorf("labels %v, property %s", is.Labels, is.Properties["backlogd"])
+			}
+			srv.ResetStats()
+			if _, err := c.Update(ctx, key, "", tt.fields.Clone(), "BL-2"); err != nil {
+				t.Fatal(err)
+			}
+			if w := srv.Stats().Writes; w != 0 {
+				t.Errorf("writing the marker (and fields) an issue carries wrote %d times", w)
+			}
+		})
 	}
 }
 

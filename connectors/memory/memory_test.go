@@ -142,8 +142,12 @@ func TestWritesThatChangeNothingMoveNothing(t *testing.T) {
 	if same.Version != r.Version || !same.Updated.Equal(r.Updated) {
 		t.Errorf("an Update of unchanged values moved the version %s → %s", r.Version, same.Version)
 	}
-	if err := tr.SetMarker(ctx, r.ID, "BL-1"); err != nil {
+	marked, err := tr.Update(ctx, r.ID, r.Version, nil, "BL-1")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if marked.Version != r.Version {
+		t.Errorf("an Update of the marker the record carries moved the version %s → %s", r.Version, marked.Version)
 	}
 	if ids, _ := drainIDs(t, tr, cursor); len(ids) != 0 {
 		t.Errorf("writes that changed nothing are listed as changes: %v", ids)

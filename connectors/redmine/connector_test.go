@@ -334,7 +334,7 @@ func TestMarkers(t *testing.T) {
 				t.Errorf("err = %v", err)
 			}
 		})
-		t.Run("SetMarker adopts an issue a person filed", func(t *testing.T) {
+		t.Run("Update with the marker alone adopts an issue a person filed", func(t *testing.T) {
 			f := connectors.Fields{}
 			f.Set(FieldSubject, "Filed by the client")
 			r2, err := c.Create(ctx, "", f)
@@ -344,17 +344,17 @@ func TestMarkers(t *testing.T) {
 			if r2.Marker != "" {
 				t.Fatalf("marker %q on an unmarked issue", r2.Marker)
 			}
-			if err := c.SetMarker(ctx, r2.ID, "BL-99"); err != nil {
+			if _, err := c.Update(ctx, r2.ID, "", nil, "BL-99"); err != nil {
 				t.Fatal(err)
 			}
 			got, err := c.FindByMarker(ctx, "BL-99")
 			if err != nil || got.ID != r2.ID || got.Marker != "BL-99" {
-				t.Errorf("after SetMarker: %+v, %v", got, err)
+				t.Errorf("after Update with the marker: %+v, %v", got, err)
 			}
-			if v := got.Version; c.SetMarker(ctx, r2.ID, "BL-99") != nil {
-				t.Error("setting the same marker again failed")
-			} else if again, _ := c.Get(ctx, r2.ID); again.Version != v {
-				t.Error("setting the same marker again wrote to the issue")
+			if _, err := c.Update(ctx, r2.ID, "", nil, "BL-99"); err != nil {
+				t.Errorf("writing the same marker again: %v", err)
+			} else if again, _ := c.Get(ctx, r2.ID); again.Version != got.Version {
+				t.Error("writing the same marker again wrote to the issue")
 			}
 		})
 		t.Run("a create whose answer was lost is found by its marker", func(t *testing.T) {
@@ -639,32 +639,28 @@ func TestTheMarkerNeverGoesMissing(t *testing.T) {
 			t.Errorf("Changes lists %v, which the syncer would adopt", ids)
 		}
 	})
-	t.Run("SetMarker reads the marker back and says when it did not stick", func(t *testing.T) {
-		b := fakeBackend(onlyBugsAndFeatures, (*redminefake.Server).WithoutAdminRights)
-		c := b.connect(t, nil)
-		r, err := c.Create(ctx, "", support)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = c.SetMarker(ctx, r.ID, "BL-2")
-		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
-			t.Errorf("err = %v; want a terminal error naming the tracker", err)
-		}
-	})
-	t.Run("Update with a marker reads it back and says when it did not stick", func(t *testing.T) {
-		b := fakeBackend(onlyBugsAndFeatures, (*redminefake.Server).WithoutAdminRights)
-		c := b.connect(t, nil)
-		r, err := c.Create(ctx, "", support)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := connectors.Fields{}
-		f.Set(FieldSubject, "Asked for support, adopted")
-		_, err = c.Update(ctx, r.ID, "", f, "BL-2")
-		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
-			t.Errorf("err = %v; want a terminal error naming the tracker", err)
-		}
-	})
+	adopted := connectors.Fields{}
+	adopted.Set(FieldSubject, "Asked for support, adopted")
+	for _, tt := range []struct {
+		name   string
+		fields connectors.Fields
+	}{
+		{"Update with the marker alone reads it back and says when it did not stick", nil},
+		{"Update with a marker and fields reads it back and says when it did not stick", adopted},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := fakeBackend(onlyBugsAndFeatures, (*redminefake.Server).WithoutAdminRights)
+			c := b.connect(t, nil)
+			r, err := c.Create(ctx, "", support)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Update(ctx, r.ID, "", tt.fields.Clone(), "BL-2")
+			if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
+				t.Errorf("err = %v; want a terminal error naming the tracker", err)
+			}
+		})
+	}
 	t.Run("an admin key refuses a marker for a tracker without the field before sending it", func(t *testing.T) {
 		obs := newCounter()
 		b := fakeBackend(onlyBugsAndFeatures)
