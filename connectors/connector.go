@@ -158,17 +158,13 @@ type Connector interface {
 	//
 	// A marker other than "" is written too, as the record's idempotency
 	// marker (replacing any other): the syncer passes it for a record that
-	// has none, adopted or stripped of it by a person. Where the tracker
-	// keeps the marker with the fields (GitHub's body, Redmine's custom
-	// field), fields and marker go in the same request, so marking a
-	// record costs no write of its own. With no fields the marker alone is
-	// written, and nothing when the record already carries it; "" leaves
-	// the marker as it is.
+	// has none, adopted or stripped of it by a person; it is the one way
+	// to mark an existing record. Where the tracker keeps the marker with
+	// the fields (GitHub's body, Redmine's custom field), fields and
+	// marker go in the same request, so marking a record costs no write
+	// of its own. With no fields the marker alone is written, and nothing
+	// when the record already carries it; "" leaves the marker as it is.
 	Update(ctx context.Context, id, version string, fields Fields, marker string) (Record, error)
-
-	// SetMarker writes marker onto an existing record (adoption, or
-	// repairing a marker a user deleted).
-	SetMarker(ctx context.Context, id, marker string) error
 
 	// CreateComment adds a comment and returns it with its tracker id.
 	CreateComment(ctx context.Context, recordID string, c Comment) (Comment, error)

@@ -920,14 +920,6 @@ func (g guardedConn) Update(ctx context.Context, id, version string, fields conn
 	return g.Connector.Update(ctx, id, version, fields, marker)
 }
 
-// SetMarker implements connectors.Connector.
-func (g guardedConn) SetMarker(ctx context.Context, id, marker string) error {
-	if err := g.check(ctx, "set marker on "+id); err != nil {
-		return err
-	}
-	return g.Connector.SetMarker(ctx, id, marker)
-}
-
 // CreateComment implements connectors.Connector.
 func (g guardedConn) CreateComment(ctx context.Context, recordID string, c connectors.Comment) (connectors.Comment, error) {
 	if err := g.check(ctx, "comment on "+recordID); err != nil {

@@ -325,11 +325,6 @@ func (d *dryRun) Update(ctx context.Context, id, version string, fields connecto
 	return r, nil
 }
 
-func (d *dryRun) SetMarker(ctx context.Context, id, marker string) error {
-	d.rec.add(Change{Target: d.target, Op: "set-marker", Item: marker, Record: id})
-	return nil
-}
-
 func (d *dryRun) CreateComment(_ context.Context, recordID string, c connectors.Comment) (connectors.Comment, error) {
 	d.rec.add(Change{Target: d.target, Op: "comment", Record: recordID, Fields: []string{"by " + c.Author + ": " + firstLine(c.Body)}})
 	c.ID = "planned"

@@ -436,27 +436,6 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 	})
 }
 
-// SetMarker implements connectors.Connector: it writes `id: MARKER`.
-func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	marker = strings.TrimSpace(marker)
-	_, err := c.edit("set marker on", id, "", func(it *item) (bool, error) {
-		if it.marker == marker {
-			return false, nil
-		}
-		if marker == "" {
-			deleteKey(it.root, keyID)
-		} else {
-			setKey(it.root, keyID, marker)
-		}
-		it.marker = marker
-		return true, nil
-	})
-	return err
-}
-
 // nextCommentID returns c<N>, N one more than the largest in use.
 func nextCommentID(cs []connectors.Comment) string {
 	n := 0

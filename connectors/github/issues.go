@@ -543,17 +543,6 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 	return c.complete(ctx, is)
 }
 
-// SetMarker implements connectors.Connector: Update with the marker
-// alone, which rewrites the body with the marker at its end (any other
-// marker removed), and writes nothing when the body already ends so.
-func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
-	if !validMarker(marker) {
-		return connectors.Terminalf("github: set marker on %s: marker %q must be a canonical id of letters, digits and . _ : -", id, marker)
-	}
-	_, err := c.Update(ctx, id, "", nil, marker)
-	return err
-}
-
 // CreateComment implements connectors.Connector. GitHub has no private
 // comments: an internal one is refused rather than published.
 func (c *Connector) CreateComment(ctx context.Context, recordID string, cm connectors.Comment) (connectors.Comment, error) {

@@ -196,7 +196,8 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 // edits: version (the updated time last read) is checked against the
 // fresh read. Jira keeps the marker in an entity property (and a
 // label), which take requests of their own: a marker to write is
-// written after the fields, and only where it is not already right.
+// written after the fields, the property and the label each only where
+// it is not already right, and other backlogd labels are removed.
 func (c *Connector) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
 	if marker != "" && !validMarker(marker) {
 		return connectors.Record{}, connectors.Terminalf("jira: update %s: marker %q must be a canonical id of letters, digits and . _ : -", id, marker)
@@ -268,21 +269,6 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 		}
 	}
 	return c.Get(ctx, is.ID)
-}
-
-// SetMarker implements connectors.Connector: the entity property and the
-// marker label, each written only when it is not already right; other
-// backlogd labels are removed.
-func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
-	if !validMarker(marker) {
-		return connectors.Terminalf("jira: set marker on %s: marker %q must be a canonical id of letters, digits and . _ : -", id, marker)
-	}
-	m, err := c.metadata(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = c.setMarker(ctx, m, id, marker)
-	return err
 }
 
 // setMarker writes the entity property and the marker label where they

@@ -29,7 +29,6 @@ const (
 	opFindByMarker
 	opCreate
 	opUpdate
-	opSetMarker
 	opCreateComment
 	opUpdateComment
 	opDeleteComment
@@ -44,7 +43,7 @@ const (
 // are not counted.
 type Calls struct {
 	Get, Changes, FindByMarker                  int64
-	Create, Update, SetMarker                   int64
+	Create, Update                              int64
 	CreateComment, UpdateComment, DeleteComment int64
 	// RateLimited, Rejected and Failed count calls answered with an
 	// injected rate limit, terminal rejection or transient error.
@@ -56,7 +55,7 @@ func (c Calls) Reads() int64 { return c.Get + c.Changes + c.FindByMarker }
 
 // Writes is the number of writing calls.
 func (c Calls) Writes() int64 {
-	return c.Create + c.Update + c.SetMarker + c.CreateComment + c.UpdateComment + c.DeleteComment
+	return c.Create + c.Update + c.CreateComment + c.UpdateComment + c.DeleteComment
 }
 
 // Total is the number of connector calls: what a real tracker would
@@ -68,7 +67,7 @@ func (t *Tracker) Calls() Calls {
 	g := func(o op) int64 { return t.counts[o].Load() }
 	return Calls{
 		Get: g(opGet), Changes: g(opChanges), FindByMarker: g(opFindByMarker),
-		Create: g(opCreate), Update: g(opUpdate), SetMarker: g(opSetMarker),
+		Create: g(opCreate), Update: g(opUpdate),
 		CreateComment: g(opCreateComment), UpdateComment: g(opUpdateComment), DeleteComment: g(opDeleteComment),
 		RateLimited: g(opRateLimited), Rejected: g(opRejected), Failed: g(opFailed),
 	}
@@ -182,14 +181,14 @@ func (in *injector) set(f func(in *injector)) {
 // opNames name operations in error messages.
 var opNames = [numOps]string{
 	opGet: "get", opChanges: "list changes", opFindByMarker: "find marker", opCreate: "create",
-	opUpdate: "update", opSetMarker: "set marker on", opCreateComment: "comment on",
+	opUpdate: "update", opCreateComment: "comment on",
 	opUpdateComment: "edit comment", opDeleteComment: "delete comment",
 }
 
 // writes reports whether o writes to the tracker.
 func (o op) writes() bool {
 	switch o {
-	case opCreate, opUpdate, opSetMarker, opCreateComment, opUpdateComment, opDeleteComment:
+	case opCreate, opUpdate, opCreateComment, opUpdateComment, opDeleteComment:
 		return true
 	}
 	return false

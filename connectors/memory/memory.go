@@ -210,7 +210,9 @@ func (t *Tracker) Create(ctx context.Context, marker string, fields connectors.F
 
 // Update implements connectors.Connector: only the given fields change,
 // and a version other than the record's is refused with ErrConflict. A
-// marker is set in the same call, which counts as one update.
+// marker is set in the same call, which counts as one update; like any
+// change it moves the record's version, and the marker the record
+// already carries changes nothing.
 func (t *Tracker) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
 	if err := t.call(ctx, opUpdate, id, id); err != nil {
 		return connectors.Record{}, err
@@ -247,34 +249,6 @@ func (t *Tracker) Update(ctx context.Context, id, version string, fields connect
 		t.deliver("record.updated", id)
 	}
 	return out, nil
-}
-
-// SetMarker implements connectors.Connector. Like any change it moves the
-// record's version; writing the marker it already has changes nothing.
-func (t *Tracker) SetMarker(ctx context.Context, id, marker string) error {
-	if err := t.call(ctx, opSetMarker, id, id); err != nil {
-		return err
-	}
-	if strings.TrimSpace(marker) == "" {
-		return connectors.Terminalf("%s: set marker on %s: the marker is empty", t.opts.Name, id)
-	}
-	t.mu.Lock()
-	r := t.records[id]
-	if r == nil {
-		t.mu.Unlock()
-		return t.notFound("set marker on", id)
-	}
-	if r.marker == marker {
-		t.mu.Unlock()
-		return nil
-	}
-	t.unmark(r)
-	r.marker = marker
-	t.mark(r)
-	t.touch(r)
-	t.mu.Unlock()
-	t.deliver("record.updated", id)
-	return nil
 }
 
 // CreateComment implements connectors.Connector.

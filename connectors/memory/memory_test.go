@@ -388,7 +388,7 @@ func TestCallsCountEachOperation(t *testing.T) {
 	tr.Update(ctx, r.ID, "", connectors.Fields{"title": {"Two"}}, "")
 	tr.Changes(ctx, "")
 	tr.FindByMarker(ctx, "BL-1")
-	tr.SetMarker(ctx, r.ID, "BL-2")
+	tr.Update(ctx, r.ID, "", nil, "BL-2")
 	cm, _ := tr.CreateComment(ctx, r.ID, connectors.Comment{Body: "x"})
 	tr.UpdateComment(ctx, r.ID, cm.ID, "y")
 	tr.DeleteComment(ctx, r.ID, cm.ID)
@@ -396,7 +396,7 @@ func TestCallsCountEachOperation(t *testing.T) {
 	tr.Edit(r.ID, connectors.Fields{"title": {"Three"}})
 	tr.AddRecord("", connectors.Fields{"title": {"Filed by a client"}})
 	tr.Peek(r.ID)
-	want := Calls{Get: 2, Changes: 1, FindByMarker: 1, Create: 1, Update: 1, SetMarker: 1, CreateComment: 1, UpdateComment: 1, DeleteComment: 1}
+	want := Calls{Get: 2, Changes: 1, FindByMarker: 1, Create: 1, Update: 2, CreateComment: 1, UpdateComment: 1, DeleteComment: 1}
 	if got := tr.Calls(); got != want {
 		t.Errorf("calls = %+v\nwant    %+v", got, want)
 	}

@@ -390,11 +390,3 @@ func (c *Connector) writeErr(err error, what string) error {
 	}
 	return err
 }
-
-// SetMarker implements connectors.Connector: Update with the marker
-// alone, which writes nothing when the issue already carries it and
-// reads the marker back.
-func (c *Connector) SetMarker(ctx context.Context, id, marker string) error {
-	_, err := c.Update(ctx, id, "", nil, marker)
-	return err
-}
