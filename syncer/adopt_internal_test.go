@@ -2,8 +2,6 @@ package syncer
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,9 +10,7 @@ import (
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/connectors/memory"
-	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer/store"
-	"github.com/backlogd/backlogd/syncer/store/sqlite"
 )
 
 // adoptWorld is a client tracker that adopts every record and a home
@@ -22,28 +18,12 @@ import (
 func adoptWorld(t *testing.T, client string) (*Syncer, store.Store, *memory.Tracker, *memory.Tracker) {
 	t.Helper()
 	dir := t.TempDir()
-	for name, body := range map[string]string{
+	cfg := LoadTestConfig(t, dir, map[string]string{
 		"backlogd.yaml":  "data_dir: " + dir + "\ntargets:\n  - {name: c, kind: memory}\n  - {name: h, kind: memory}\n",
 		"clients/c.yaml": client,
 		"clients/h.yaml": "client: h\ntarget: h\nscope: all\nadopt: none\nfields:\n  title: title\n",
-	} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := mapping.Load(filepath.Join(dir, "backlogd.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	})
+	st := OpenTestStore(t, dir)
 	c, h := memory.New(memory.Options{Name: "c"}), memory.New(memory.Options{Name: "h"})
 	s, err := New(cfg, st, map[string]connectors.Connector{"c": c, "h": h}, Options{})
 	if err != nil {

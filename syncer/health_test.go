@@ -3,8 +3,6 @@ package syncer
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,9 +11,7 @@ import (
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/connectors/memory"
-	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer/store"
-	"github.com/backlogd/backlogd/syncer/store/sqlite"
 )
 
 // healthWorld is one target, a, that gets every item not cancelled, over
@@ -31,27 +27,11 @@ type healthWorld struct {
 func newHealthWorld(t *testing.T) *healthWorld {
 	t.Helper()
 	dir := t.TempDir()
-	for name, body := range map[string]string{
+	cfg := LoadTestConfig(t, dir, map[string]string{
 		"backlogd.yaml":  "data_dir: " + dir + "\ntargets:\n  - {name: a, kind: memory}\n",
 		"clients/a.yaml": "client: a\ntarget: a\nscope: not status = cancelled\nadopt: none\nfields:\n  title: title\n",
-	} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := mapping.Load(filepath.Join(dir, "backlogd.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	})
+	st := OpenTestStore(t, dir)
 	a := memory.New(memory.Options{Name: "a"})
 	s, err := New(cfg, st, map[string]connectors.Connector{"a": a}, Options{})
 	if err != nil {

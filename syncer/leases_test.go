@@ -139,7 +139,7 @@ func newShared(t *testing.T, poll time.Duration, webhooks bool) *shared {
 		_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+w.schema+" CASCADE")
 	})
 	dir := t.TempDir()
-	w.cfg = loadConfig(t, dir, map[string]string{
+	w.cfg = syncer.LoadTestConfig(t, dir, map[string]string{
 		"backlogd.yaml":       fmt.Sprintf(sharedDaemon, dir, poll),
 		"clients/home.yaml":   homeClient,
 		"clients/acme.yaml":   strings.NewReplacer("{{policy}}", "canonical-wins", "{{extra}}", "").Replace(acmeClient),

@@ -40,8 +40,8 @@ func newSmall(t *testing.T, clients map[string]string, wrap func(name string, c 
 	for name, body := range clients {
 		files["clients/"+name+".yaml"] = body
 	}
-	cfg := loadConfig(t, dir, files)
-	st := openSQLite(t, dir)
+	cfg := syncer.LoadTestConfig(t, dir, files)
+	st := syncer.OpenTestStore(t, dir)
 	w := &small{t: t, st: st, trackers: map[string]*memory.Tracker{}}
 	conns := map[string]connectors.Connector{}
 	for name := range clients {

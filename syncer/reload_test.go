@@ -56,11 +56,11 @@ type reloadWorld struct {
 func newReloadWorld(t *testing.T) *reloadWorld {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := loadConfig(t, dir, map[string]string{
+	cfg := syncer.LoadTestConfig(t, dir, map[string]string{
 		"backlogd.yaml":     fmt.Sprintf(reloadDaemon, dir),
 		"clients/home.yaml": homeClient,
 	})
-	w := &reloadWorld{t: t, cfg: cfg, st: openSQLite(t, dir)}
+	w := &reloadWorld{t: t, cfg: cfg, st: syncer.OpenTestStore(t, dir)}
 	w.home = memory.New(memory.Options{Name: "home", KeyPrefix: "HOME", WebhookSecret: "s3cret-home",
 		Webhook: func(h http.Header, body []byte) {
 			w.mu.Lock()

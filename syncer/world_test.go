@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer"
 	"github.com/backlogd/backlogd/syncer/store"
-	"github.com/backlogd/backlogd/syncer/store/sqlite"
 )
 
 // A world is a syncer over a real SQLite store and three in-memory
@@ -111,50 +108,20 @@ type delivery struct {
 	body   []byte
 }
 
-// loadConfig writes files (paths under dir) and loads dir/backlogd.yaml.
-func loadConfig(t testing.TB, dir string, files map[string]string) *mapping.Config {
-	t.Helper()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := mapping.Load(filepath.Join(dir, "backlogd.yaml"))
-	if err != nil {
-		t.Fatalf("test config: %v", err)
-	}
-	return cfg
-}
-
-// openSQLite opens the store dir/state.db, closed when the test ends.
-func openSQLite(t testing.TB, dir string) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 func newWorld(t testing.TB, o worldOptions) *world {
 	t.Helper()
 	if o.acmePolicy == "" {
 		o.acmePolicy = "canonical-wins"
 	}
 	dir := t.TempDir()
-	cfg := loadConfig(t, dir, map[string]string{
+	cfg := syncer.LoadTestConfig(t, dir, map[string]string{
 		"backlogd.yaml":       fmt.Sprintf(worldDaemon, dir),
 		"clients/home.yaml":   homeClient,
 		"clients/acme.yaml":   strings.NewReplacer("{{policy}}", o.acmePolicy, "{{extra}}", o.acmeExtra).Replace(acmeClient),
 		"clients/globex.yaml": globexClient,
 	})
 	w := &world{t: t, dir: dir, cfg: cfg, trackers: map[string]*memory.Tracker{}}
-	w.st = openSQLite(t, dir)
+	w.st = syncer.OpenTestStore(t, dir)
 	conns := map[string]connectors.Connector{}
 	for _, name := range []string{"home", "acme", "globex"} {
 		mo := memory.Options{}
