@@ -12,7 +12,8 @@ import (
 
 // Check validates the client against the connector's declared
 // capabilities: native fields exist and are writable where pushed, mapped
-// values are among the field's allowed values. Errors name file:line.
+// values (every value a value map lists, not only the first) are among
+// the field's allowed values. Errors name file:line.
 //
 // A connector that declares no fields (a free-form tracker such as the
 // file connector) accepts any field name.
@@ -52,7 +53,7 @@ func (c *Client) Check(caps connectors.Capabilities) error {
 			if len(spec.Values) == 0 || !r.writes() {
 				continue
 			}
-			for _, v := range c.pushable(r) {
+			for _, v := range c.listed(r) {
 				if !slices.Contains(spec.Values, v) {
 					add(r.m.Line, "fields.%s: target %s does not accept %q in %q; map it to one of %s", r.f, c.Target, v, nf.name, strings.Join(spec.Values, ", "))
 				}
@@ -62,18 +63,26 @@ func (c *Client) Check(caps connectors.Capabilities) error {
 	return errors.Join(errs...)
 }
 
-// pushable lists the native values a route is known to write: every
-// rendering of an enumerated field's domain, else the value map's targets.
-func (c *Client) pushable(r *route) []string {
+// listed lists the native values a route is known to write or read
+// back: every rendering of an enumerated field's domain, else the value
+// map's targets, each followed by its aliases. An alias the tracker does
+// not have is a typo that would leave the records holding the real value
+// unreadable, so it is checked like the value written.
+func (c *Client) listed(r *route) []string {
 	var out []string
 	if dom := enumDomain(r.f); dom != nil {
 		for _, v := range dom {
-			out = append(out, c.render1(r, v))
+			out = append(out, c.accepts(r, v)...)
 		}
 		return compact(out)
 	}
-	for _, k := range slices.Sorted(maps.Keys(r.m.Values)) {
-		out = append(out, c.render1(r, k))
+	keys := slices.Collect(maps.Keys(r.m.Values))
+	for k := range r.m.Aliases {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		out = append(out, c.accepts(r, k)...)
 	}
 	return compact(out)
 }

@@ -47,6 +47,13 @@ func TestCheck(t *testing.T) {
 			want: []string{`clients/acme.yaml:5: fields.status: target acme-github does not accept "cancelled" in "state"; map it to one of open, closed`},
 		},
 		{
+			name: "a tracker value listed after the first that the tracker does not have",
+			edit: func(c *Client) {
+				c.Fields[backlog.FieldStatus][0].Aliases = map[string][]string{"done": {"resolved"}, "todo": {"closed"}}
+			},
+			want: []string{`clients/acme.yaml:5: fields.status: target acme-github does not accept "resolved" in "state"; map it to one of open, closed`},
+		},
+		{
 			name: "a list into a single-valued field",
 			edit: func(c *Client) { c.Fields[backlog.FieldTeams] = []FieldMap{{Field: "body", Line: 8}} },
 			want: []string{`clients/acme.yaml:8: fields.teams: "body" holds a single value in target acme-github but the mapping puts several values in it; map it to a multi-valued field such as labels`},

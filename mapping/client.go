@@ -317,7 +317,7 @@ func checkLayout(r *reader, c *Client) {
 	for _, nf := range l.natives {
 		var free *route
 		for i, a := range nf.routes {
-			if a.m.Template == "" && a.renders == nil {
+			if a.m.Template == "" && a.reads == nil {
 				if free != nil {
 					first, second := free, a
 					if second.m.Line < first.m.Line {
@@ -351,19 +351,19 @@ func overlap(c *Client, a, b *route) string {
 			(strings.HasSuffix(a.suffix, b.suffix) || strings.HasSuffix(b.suffix, a.suffix)) {
 			return longer(a.prefix, b.prefix) + "…" + longer(a.suffix, b.suffix)
 		}
-	case a.renders != nil && b.renders != nil:
-		for v := range a.renders {
-			if b.renders[v] {
+	case a.reads != nil && b.reads != nil:
+		for v := range a.reads {
+			if b.reads[v] {
 				return fmt.Sprintf("%q", v)
 			}
 		}
-	case a.renders != nil && b.m.Template != "":
-		for v := range a.renders {
+	case a.reads != nil && b.m.Template != "":
+		for v := range a.reads {
 			if b.matches(v) {
 				return fmt.Sprintf("%q", v)
 			}
 		}
-	case b.renders != nil && a.m.Template != "":
+	case b.reads != nil && a.m.Template != "":
 		return overlap(c, b, a)
 	}
 	return ""

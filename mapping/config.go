@@ -136,8 +136,15 @@ type Target struct {
 type FieldMap struct {
 	// Field is the native field name ("labels", "summary", "Story Points").
 	Field string
-	// Values maps canonical values to native ones (status names).
+	// Values maps canonical values to native ones (status names): the
+	// value backlogd writes for each.
 	Values map[string]string
+	// Aliases lists, per canonical value, the other native values that
+	// read back as it (`done: [Resolved, Closed]` is Values done: Resolved
+	// and Aliases done: [Closed]). They are never written: a record that
+	// holds one keeps it while the canonical value stays, so a tracker
+	// with two statuses for one canonical status causes no churn.
+	Aliases map[string][]string
 	// Template renders each value into the native field, "{value}" being
 	// replaced ("phase/{value}"); on a multi-valued native field the
 	// template also selects which native values belong to this field.

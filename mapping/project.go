@@ -23,7 +23,8 @@ import (
 //  1. a template route owns the values matching its pattern (the longest
 //     prefix+suffix wins);
 //  2. a plain route of an enumerated field (kind, status, phase,
-//     priority) owns exactly the native values it can render;
+//     priority) owns exactly the native values it can render or read
+//     back (the other values a value map lists, see FieldMap.Aliases);
 //  3. the plain route of a free field (labels: labels) owns the rest.
 //
 // Values nobody owns are foreign (a label a person added) and ToRecord
@@ -37,8 +38,9 @@ type route struct {
 	native *nativeField
 	// prefix and suffix split the template around {value}.
 	prefix, suffix string
-	// renders holds every native value a plain enum route can produce.
-	renders map[string]bool
+	// reads holds every native value a plain enum route writes or reads
+	// back: the renderings of its domain and their aliases.
+	reads   map[string]bool
 	private bool
 }
 
@@ -104,9 +106,11 @@ func (c *Client) buildLayout() *layout {
 				nf.multi = true
 			}
 			if dom := enumDomain(r.f); dom != nil && r.m.Template == "" {
-				r.renders = map[string]bool{}
+				r.reads = map[string]bool{}
 				for _, v := range dom {
-					r.renders[c.render1(r, v)] = true
+					for _, y := range c.accepts(r, v) {
+						r.reads[y] = true
+					}
 				}
 			}
 			if r.writes() {
@@ -174,6 +178,7 @@ func snapshotLayoutInputs(c *Client) layoutInputs {
 		cp := make([]FieldMap, len(ms))
 		for i, m := range ms {
 			m.Values = maps.Clone(m.Values)
+			m.Aliases = cloneAliases(m.Aliases)
 			cp[i] = m
 		}
 		in.fields[f] = cp
@@ -194,12 +199,25 @@ func (in *layoutInputs) match(c *Client) bool {
 		for i := range a {
 			x, y := a[i], b[i]
 			if x.Field != y.Field || x.Template != y.Template || x.Users != y.Users || x.Direction != y.Direction ||
-				x.Line != y.Line || !maps.Equal(x.Values, y.Values) {
+				x.Line != y.Line || !maps.Equal(x.Values, y.Values) || !maps.EqualFunc(x.Aliases, y.Aliases, slices.Equal) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// cloneAliases copies an alias map, lists included: a client may edit a
+// list in place.
+func cloneAliases(m map[string][]string) map[string][]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]string, len(m))
+	for k, vs := range m {
+		out[k] = slices.Clone(vs)
+	}
+	return out
 }
 
 // matches reports whether native value v fits a template route's pattern.
@@ -222,12 +240,12 @@ func (nf *nativeField) owner(v string) *route {
 		return best
 	}
 	for _, r := range nf.routes {
-		if r.m.Template == "" && r.renders != nil && r.renders[v] {
+		if r.m.Template == "" && r.reads != nil && r.reads[v] {
 			return r
 		}
 	}
 	for _, r := range nf.routes {
-		if r.m.Template == "" && r.renders == nil {
+		if r.m.Template == "" && r.reads == nil {
 			return r
 		}
 	}
@@ -298,13 +316,58 @@ func (c *Client) render1(r *route, x string) string {
 	return x
 }
 
+// accepts returns the native values that read back as canonical element
+// x: what render1 writes, then the aliases the value map lists for it.
+func (c *Client) accepts(r *route, x string) []string {
+	out := []string{c.render1(r, x)}
+	if len(r.m.Aliases) == 0 {
+		return out
+	}
+	k := x
+	if r.m.Users {
+		if u, ok := c.Users[x]; ok {
+			k = u
+		}
+	}
+	for _, a := range r.m.Aliases[k] {
+		if a == "" {
+			continue
+		}
+		if r.m.Template != "" {
+			a = r.prefix + a + r.suffix
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // render renders an encoded canonical value into the route's native values.
-func (c *Client) render(r *route, v string) []string {
+func (c *Client) render(r *route, v string) []string { return c.renderKeeping(r, v, nil) }
+
+// renderKeeping is render, except that an element whose rendering cur
+// lacks, but which cur holds as one of its aliases, keeps that alias: a
+// Redmine issue someone set to Closed, which reads as done, is not set
+// back to Resolved (the first value) while the item stays done. cur is
+// the record's values of the route's native field.
+func (c *Client) renderKeeping(r *route, v string, cur []string) []string {
+	keep := len(cur) > 0 && len(r.m.Aliases) > 0
 	var out []string
 	for _, x := range elems(r.f, v) {
 		y := c.render1(r, x)
 		if y == "" {
 			continue
+		}
+		if keep && !slices.Contains(cur, y) {
+			for _, a := range c.accepts(r, x)[1:] {
+				// Owned by r: on a shared native field another route's
+				// value that happens to be spelt alike is not ours.
+				if slices.Contains(cur, a) && r.native.owner(a) == r {
+					y = a
+					break
+				}
+			}
 		}
 		if r.f != backlog.FieldAcceptance && slices.Contains(out, y) {
 			continue // two canonical values rendered alike (a lossy map)
@@ -324,11 +387,11 @@ func (c *Client) unrender1(r *route, y string) []string {
 		}
 		x = y[len(r.prefix) : len(y)-len(r.suffix)]
 	}
-	cands := reverse(r.m.Values, x, enumDomain(r.f))
+	cands := reverse(r.m.Values, r.m.Aliases, x, enumDomain(r.f))
 	if r.m.Users {
 		var us []string
 		for _, cand := range cands {
-			us = append(us, reverse(c.Users, cand, nil)...)
+			us = append(us, reverse(c.Users, nil, cand, nil)...)
 		}
 		cands = us
 	}
@@ -338,17 +401,25 @@ func (c *Client) unrender1(r *route, y string) []string {
 	return compact(cands)
 }
 
-// reverse returns the keys of m mapping to y (in domain order, else
-// sorted), then y itself when y is not a key (values missing from a map
-// pass through unchanged).
-func reverse(m map[string]string, y string, domain []string) []string {
+// reverse returns the keys of m mapping to y or listing y among their
+// aliases (in domain order, else sorted), then y itself when y is not a
+// key (values missing from a map pass through unchanged).
+func reverse(m map[string]string, aliases map[string][]string, y string, domain []string) []string {
 	var out []string
 	keys := domain
 	if keys == nil {
 		keys = slices.Sorted(maps.Keys(m))
+		for k := range aliases {
+			if _, ok := m[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > len(m) {
+			slices.Sort(keys)
+		}
 	}
 	for _, k := range keys {
-		if v, ok := m[k]; ok && v == y {
+		if v, ok := m[k]; ok && v == y || slices.Contains(aliases[k], y) {
 			out = append(out, k)
 		}
 	}
@@ -485,7 +556,10 @@ func (c *Client) Project(it backlog.Item) backlog.Fields {
 // fields are mapped or neutralised, except those current already holds
 // (see comments.go). Kept values stay in their place and new ones
 // are appended, so a record whose connector orders values its own way
-// does not read as different on every pass.
+// does not read as different on every pass. A value current holds that
+// reads as the value being written (an alias: Closed where the map
+// lists done: [Resolved, Closed]) is kept too; the first listed value is
+// written only when the canonical value changed or on create.
 func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connectors.Fields {
 	l := c.layout()
 	out := connectors.Fields{}
@@ -495,7 +569,7 @@ func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connector
 			continue
 		}
 		if !nf.multi {
-			vals := c.render(writing[0], f[writing[0].f])
+			vals := c.renderKeeping(writing[0], f[writing[0].f], current[nf.name])
 			if isMarkup(writing[0].f) && hasSigil(vals) {
 				vals = c.toTexts(vals, current[nf.name])
 			}
@@ -506,7 +580,7 @@ func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connector
 		rebuild := map[*route]bool{}
 		cur := current[nf.name]
 		for _, r := range writing {
-			want[r] = c.render(r, f[r.f])
+			want[r] = c.renderKeeping(r, f[r.f], cur)
 			if isMarkup(r.f) && hasSigil(want[r]) {
 				want[r] = c.toTexts(want[r], cur)
 			}
@@ -550,8 +624,13 @@ func (c *Client) ToRecord(f backlog.Fields, current connectors.Fields) connector
 // (backlog.Statuses, ...). A field mapped to several native fields is
 // read from the ones that changed, narrowed by all of them.
 //
-// Law: FromRecord(ToRecord(p, nil), p) == p for the fields ToRecord
-// writes, and for an injective map FromRecord(ToRecord(p, nil), nil) == p.
+// Any value a value map lists for a canonical value reads as it, the
+// first (the one ToRecord writes) and its aliases alike.
+//
+// Laws, for the fields ToRecord writes: FromRecord(ToRecord(p, nil), p)
+// == p, and for an injective map FromRecord(ToRecord(p, nil), nil) == p.
+// They hold as well for a record r that holds aliases in place of first
+// values, which moreover is left as it is: ToRecord(p, r) == r.
 func (c *Client) FromRecord(r connectors.Record, base backlog.Fields) (backlog.Fields, error) {
 	l := c.layout()
 	out := backlog.Fields{}
@@ -566,7 +645,9 @@ func (c *Client) FromRecord(r connectors.Record, base backlog.Fields) (backlog.F
 			if isMarkup(f) && hasSigil(parts[i]) {
 				parts[i] = c.fromTexts(parts[i])
 			}
-			same[i] = base != nil && sameValues(f, parts[i], c.render(rt, base[f]))
+			// A record holding an alias of the base value (Closed for
+			// done, whose first value is Resolved) still holds the base.
+			same[i] = base != nil && sameValues(f, parts[i], c.renderKeeping(rt, base[f], parts[i]))
 			allSame = allSame && same[i]
 		}
 		if allSame {
@@ -605,8 +686,12 @@ func (c *Client) readScalar(routes []*route, parts [][]string, same []bool, base
 		vals := parts[i]
 		if len(vals) > 1 && base != nil {
 			// Two values in a slot for one (a second phase label added
-			// next to the old one): the new one is the edit.
-			old := c.render(rt, base[f])
+			// next to the old one): the new one is the edit. The old
+			// one may be an alias of the base value.
+			var old []string
+			for _, x := range elems(f, base[f]) {
+				old = append(old, c.accepts(rt, x)...)
+			}
 			if fresh := slices.DeleteFunc(slices.Clone(vals), func(v string) bool { return slices.Contains(old, v) }); len(fresh) > 0 {
 				vals = fresh
 			}

@@ -51,6 +51,41 @@ func TestLayoutCacheFollowsEdits(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an alias added, or a list edited in place, is seen by the next read", func(t *testing.T) {
+		// The kind on labels beside the plain labels: which of them owns
+		// a label is worked out from the aliases when the layout is built.
+		withKind := func(alias string) *Client {
+			c := githubClient()
+			c.Fields[backlog.FieldKind] = []FieldMap{{Field: "labels", Line: 13,
+				Values: map[string]string{"bug": "bug", "story": "story", "task": "task", "epic": "epic"}}}
+			if alias != "" {
+				c.Fields[backlog.FieldKind][0].Aliases = map[string][]string{"bug": {alias}}
+			}
+			return c
+		}
+		c := withKind("")
+		rec := connectors.Record{Fields: c.ToRecord(c.Project(it), nil)}
+		rec.Fields["labels"] = append(rec.Fields["labels"], "defect")
+		read := func(c *Client) backlog.Fields {
+			t.Helper()
+			got, err := c.FromRecord(rec, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		if got := read(c); got[backlog.FieldKind] != "story" || got[backlog.FieldLabels] != `["defect","ux"]` {
+			t.Fatalf("before any alias: kind %s, labels %s", got[backlog.FieldKind], got[backlog.FieldLabels])
+		}
+		c.Fields[backlog.FieldKind][0].Aliases = map[string][]string{"bug": {"defect"}}
+		if got, want := read(c), read(withKind("defect")); !got.Equal(want) {
+			t.Errorf("after adding the alias FromRecord = %v, want %v", got, want)
+		}
+		c.Fields[backlog.FieldKind][0].Aliases["bug"][0] = "fault"
+		if got, want := read(c), read(withKind("fault")); !got.Equal(want) {
+			t.Errorf("after renaming the alias in place FromRecord = %v, want %v", got, want)
+		}
+	})
 	t.Run("a client never shares value maps with another through the cache", func(t *testing.T) {
 		a, b := githubClient(), githubClient()
 		wantB := b.ToRecord(b.Project(it), nil)

@@ -272,3 +272,197 @@ func TestProjectAndSynced(t *testing.T) {
 		t.Error("a client without a scope sees items")
 	}
 }
+
+// redmineClient is a client whose value maps list several tracker values
+// for one canonical value, as `values: {done: [Resolved, Closed]}` does:
+// the first is written, every one reads back.
+func redmineClient() *Client {
+	scope, _ := ParseExpr(`clients has umbrella`)
+	return &Client{
+		ID: "umbrella", File: "clients/umbrella.yaml", Scope: scope,
+		Fields: map[backlog.Field][]FieldMap{
+			backlog.FieldTitle: {{Field: "subject", Line: 3}},
+			backlog.FieldStatus: {{Field: "status", Line: 4,
+				Values:  map[string]string{"todo": "New", "in_progress": "In Progress", "in_review": "Feedback", "done": "Resolved", "cancelled": "Rejected"},
+				Aliases: map[string][]string{"done": {"Closed"}}}},
+			// On labels, beside the plain canonical labels: "defect"
+			// must be the kind's, not a label a person added.
+			backlog.FieldKind: {{Field: "labels", Line: 5,
+				Values:  map[string]string{"bug": "bug", "story": "story", "task": "task", "epic": "epic"},
+				Aliases: map[string][]string{"bug": {"defect"}}}},
+			backlog.FieldPriority: {{Field: "labels", Line: 6, Template: "prio:{value}",
+				Values:  map[string]string{"highest": "P1", "high": "P2", "medium": "P3", "low": "P4", "lowest": "P5"},
+				Aliases: map[string][]string{"highest": {"urgent", "immediate"}}}},
+			backlog.FieldTeams: {{Field: "Teams", Line: 7,
+				Values: map[string]string{"backend": "Backend"}, Aliases: map[string][]string{"backend": {"Back end"}}}},
+			backlog.FieldLabels: {{Field: "labels", Line: 8}},
+		},
+	}
+}
+
+func redmineItem() backlog.Item {
+	return backlog.Item{
+		ID: "BL-1", Kind: backlog.Bug, Title: "Login", Status: backlog.Done, Priority: backlog.Highest,
+		Teams: []string{"backend", "qa"}, Labels: []string{"ux"}, Clients: []string{"umbrella"},
+	}
+}
+
+func TestValueAliasesReadBack(t *testing.T) {
+	c := redmineClient()
+	p := c.Project(redmineItem())
+	written := c.ToRecord(p, nil)
+	tests := []struct {
+		name  string
+		edit  func(connectors.Fields)
+		base  backlog.Fields
+		field backlog.Field
+		want  string
+	}{
+		{
+			name:  "a status set to a value listed after the first reads as its canonical status",
+			edit:  func(f connectors.Fields) { f["status"] = []string{"Closed"} },
+			base:  backlog.Fields{backlog.FieldStatus: "in_progress"},
+			field: backlog.FieldStatus, want: "done",
+		},
+		{
+			name:  "without a base as well",
+			edit:  func(f connectors.Fields) { f["status"] = []string{"Closed"} },
+			field: backlog.FieldStatus, want: "done",
+		},
+		{
+			name:  "an alias of the base value reads as the base",
+			edit:  func(f connectors.Fields) { f["status"] = []string{"Closed"} },
+			base:  p,
+			field: backlog.FieldStatus, want: "done",
+		},
+		{
+			name:  "an alias inside a template reads as its canonical value",
+			edit:  func(f connectors.Fields) { f["labels"] = []string{"bug", "prio:immediate", "ux"} },
+			base:  backlog.Fields{backlog.FieldPriority: "low"},
+			field: backlog.FieldPriority, want: "highest",
+		},
+		{
+			name:  "a second priority label added next to an alias of the old one is the edit",
+			edit:  func(f connectors.Fields) { f["labels"] = []string{"bug", "prio:urgent", "ux", "prio:P2"} },
+			base:  p,
+			field: backlog.FieldPriority, want: "high",
+		},
+		{
+			name:  "an alias on a shared native field belongs to its field, not to the plain labels",
+			edit:  func(f connectors.Fields) { f["labels"] = []string{"defect", "prio:P1", "ux"} },
+			base:  backlog.Fields{backlog.FieldKind: "story", backlog.FieldLabels: `["ux"]`},
+			field: backlog.FieldKind, want: "bug",
+		},
+		{
+			name:  "so the plain labels do not gain it",
+			edit:  func(f connectors.Fields) { f["labels"] = []string{"defect", "prio:P1", "ux"} },
+			field: backlog.FieldLabels, want: `["ux"]`,
+		},
+		{
+			name:  "an alias in a multi-valued field reads as its canonical element",
+			edit:  func(f connectors.Fields) { f["Teams"] = []string{"Back end", "qa"} },
+			field: backlog.FieldTeams, want: `["backend","qa"]`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := written.Clone()
+			tt.edit(f)
+			got, err := c.FromRecord(connectors.Record{Fields: f}, tt.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[tt.field] != tt.want {
+				t.Errorf("%s = %q; want %q", tt.field, got[tt.field], tt.want)
+			}
+		})
+	}
+	t.Run("a tracker value no list holds is still an error naming the file and line", func(t *testing.T) {
+		f := written.Clone()
+		f["status"] = []string{"Suspended"}
+		_, err := c.FromRecord(connectors.Record{Fields: f}, p)
+		if err == nil || !strings.Contains(err.Error(), `clients/umbrella.yaml:4: field status: native status value "Suspended" maps to no canonical status`) {
+			t.Errorf("error = %v", err)
+		}
+	})
+}
+
+func TestValueAliasesAreKept(t *testing.T) {
+	c := redmineClient()
+	p := c.Project(redmineItem())
+	tests := []struct {
+		name    string
+		edit    func(backlog.Fields)
+		current connectors.Fields
+		want    connectors.Fields
+	}{
+		{
+			name: "a new record gets the first listed values",
+			want: connectors.Fields{
+				"subject": {"Login"}, "status": {"Resolved"}, "Teams": {"Backend", "qa"},
+				"labels": {"bug", "prio:P1", "ux"},
+			},
+		},
+		{
+			name: "aliases a record holds for the canonical values are kept, so nothing is written",
+			current: connectors.Fields{
+				"subject": {"Login"}, "status": {"Closed"}, "Teams": {"qa", "Back end"},
+				"labels": {"prio:urgent", "ux", "defect"},
+			},
+			want: connectors.Fields{
+				"subject": {"Login"}, "status": {"Closed"}, "Teams": {"qa", "Back end"},
+				"labels": {"prio:urgent", "ux", "defect"},
+			},
+		},
+		{
+			name: "a changed canonical value replaces the alias with its first value",
+			edit: func(f backlog.Fields) {
+				f[backlog.FieldStatus], f[backlog.FieldKind], f[backlog.FieldPriority] = "in_progress", "task", "high"
+			},
+			current: connectors.Fields{"status": {"Closed"}, "labels": {"prio:urgent", "ux", "defect"}},
+			want: connectors.Fields{
+				"subject": {"Login"}, "status": {"In Progress"}, "Teams": {"Backend", "qa"},
+				"labels": {"ux", "task", "prio:P2"},
+			},
+		},
+		{
+			name:    "a record holding the first value and an alias keeps the first only",
+			current: connectors.Fields{"Teams": {"Back end", "Backend", "qa"}},
+			want: connectors.Fields{
+				"subject": {"Login"}, "status": {"Resolved"}, "Teams": {"Backend", "qa"},
+				"labels": {"bug", "prio:P1", "ux"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := p.Clone()
+			if tt.edit != nil {
+				tt.edit(f)
+			}
+			got := c.ToRecord(f, tt.current)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ToRecord\n got %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAnAliasIsNoEditBesideARouteThatChanged(t *testing.T) {
+	// Status as a state and a status/ label: the state holds Closed, an
+	// alias of the base's done, when a person sets the label to
+	// cancelled. The label is the edit; the state said nothing new.
+	c := redmineClient()
+	c.Fields[backlog.FieldStatus] = append(c.Fields[backlog.FieldStatus], FieldMap{Field: "labels", Line: 9, Template: "status/{value}"})
+	base := c.Project(redmineItem())
+	f := c.ToRecord(base, nil)
+	f["status"] = []string{"Closed"}
+	f["labels"] = []string{"bug", "prio:P1", "ux", "status/cancelled"}
+	got, err := c.FromRecord(connectors.Record{Fields: f}, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[backlog.FieldStatus] != "cancelled" {
+		t.Errorf("status = %q; want cancelled, the label's edit", got[backlog.FieldStatus])
+	}
+}

@@ -77,6 +77,22 @@ func genValues(t *rapid.T, f backlog.Field, injective bool) map[string]string {
 	return m
 }
 
+// genAliases draws, for some canonical values a value map maps, further
+// tracker values that read back as them (`done: [Resolved, Closed]`):
+// each unique, as Load requires of every value listed after the first.
+func genAliases(t *rapid.T, f backlog.Field, values map[string]string) map[string][]string {
+	out := map[string][]string{}
+	for _, v := range enumDomain(f) {
+		if _, mapped := values[v]; !mapped {
+			continue
+		}
+		for i := range rapid.IntRange(0, 2).Draw(t, string(f)+" aliases of "+v) {
+			out[v] = append(out[v], fmt.Sprintf("Also-%s-%d", v, i+1))
+		}
+	}
+	return out
+}
+
 // genClient draws a client config that Load would accept: each field is
 // unmapped, on its own native field, or (through a template) on a labels
 // field shared with the plain canonical labels.
@@ -112,6 +128,7 @@ func genClient(t *rapid.T, injective bool) *Client {
 		}
 		if enumDomain(f) != nil && rapid.Bool().Draw(t, string(f)+" has values") {
 			fm.Values = genValues(t, f, injective)
+			fm.Aliases = genAliases(t, f, fm.Values)
 		}
 		if f == backlog.FieldAssignee {
 			fm.Users = true
@@ -191,6 +208,74 @@ func TestToRecordIsStable(t *testing.T) {
 		for _, f := range c.Synced() {
 			if got[f] != p[f] {
 				t.Fatalf("after writing p over another record, %s reads %q; want %q", f, got[f], p[f])
+			}
+		}
+	})
+}
+
+// withAliases is ToRecord(p, nil) with each value written for a
+// canonical element that has aliases replaced by one of them (or left),
+// as drawn: the record of an item someone set to Closed in a tracker
+// whose map lists done: [Resolved, Closed].
+func withAliases(t *rapid.T, c *Client, p backlog.Fields) connectors.Fields {
+	rec := c.ToRecord(p, nil)
+	for _, nf := range c.layout().natives {
+		for _, r := range nf.writing {
+			for _, x := range elems(r.f, p[r.f]) {
+				alts := c.accepts(r, x)
+				if len(alts) < 2 {
+					continue
+				}
+				pick := rapid.SampledFrom(alts).Draw(t, string(r.f)+" in "+nf.name)
+				if i := slices.Index(rec[nf.name], alts[0]); i >= 0 {
+					rec[nf.name][i] = pick
+				}
+			}
+		}
+	}
+	return rec
+}
+
+// A record holding aliases reads as the record holding the first values
+// would: FromRecord(r, p) == p, and FromRecord(r, nil) == p for an
+// injective map.
+func TestAliasesReadBack(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		injective := rapid.Bool().Draw(t, "injective")
+		c := genClient(t, injective)
+		p := c.Project(genItem(t))
+		rec := connectors.Record{Fields: withAliases(t, c, p)}
+		got, err := c.FromRecord(rec, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Equal(p) {
+			t.Fatalf("FromRecord(%v, p) = %v\n want p = %v", rec.Fields, got, p)
+		}
+		if !injective {
+			return
+		}
+		if got, err = c.FromRecord(rec, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !got.Equal(p) {
+			t.Fatalf("FromRecord(%v, nil) = %v\n want p = %v", rec.Fields, got, p)
+		}
+	})
+}
+
+// ToRecord(p, r) == r for a record r that reads as p through aliases:
+// nothing is written back, so an alias set in the tracker is no edit to
+// echo and no cause for churn.
+func TestAliasesAreKept(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := genClient(t, rapid.Bool().Draw(t, "injective"))
+		p := c.Project(genItem(t))
+		rec := withAliases(t, c, p)
+		got := c.ToRecord(p, rec)
+		for name, vs := range got {
+			if !slices.Equal(vs, rec[name]) {
+				t.Fatalf("ToRecord rewrites %s: %v, the record holds %v", name, vs, rec[name])
 			}
 		}
 	})
