@@ -255,26 +255,9 @@ func (r *reader) fieldMap(n *yaml.Node, f backlog.Field) (FieldMap, bool) {
 		ok = false
 	}
 	if e, has := m["values"]; has {
-		dom := enumDomain(f)
-		fm.Values = map[string]string{}
-		for _, p := range r.pairs(e.val, what+".values") {
-			if dom != nil && !slices.Contains(dom, p.key.Value) {
-				r.errorf(p.key, "%s.values: %q is not a canonical %s; use one of %s (keys are canonical values, values are the tracker's)", what, p.key.Value, f, strings.Join(dom, ", "))
-				ok = false
-				continue
-			}
-			s, good := r.str(p.val, what+".values."+p.key.Value)
-			if !good {
-				ok = false
-				continue
-			}
-			if s == "" {
-				r.errorf(p.val, "%s.values.%s is empty; give the tracker's value, or remove the line to pass %q through unchanged", what, p.key.Value, p.key.Value)
-				ok = false
-				continue
-			}
-			fm.Values[p.key.Value] = s
-		}
+		var good bool
+		fm.Values, fm.Aliases, good = r.valueMap(e.val, f, what)
+		ok = ok && good
 	}
 	if e, has := m["template"]; has {
 		s, _ := r.str(e.val, what+".template")
@@ -293,6 +276,124 @@ func (r *reader) fieldMap(n *yaml.Node, f backlog.Field) (FieldMap, bool) {
 	fm.Direction = Direction(r.oneOf(m, "direction", what+".direction", string(Both),
 		string(Both), string(ToTracker), string(FromTracker)))
 	return fm, ok
+}
+
+// valueMap reads `values:`, canonical value → the tracker's value or a
+// list of them (`done: [Resolved, Closed]`): the first is the value
+// written, the rest are aliases, which read back as the canonical value
+// and are never written.
+//
+// Reading back must be unambiguous wherever it can be: a tracker value
+// listed after the first stands for one canonical value, so it may
+// appear nowhere else in the map, nor be what an unmapped canonical
+// value passes through as. Only first values may be shared: that is a
+// lossy map (todo, in_progress and in_review all written as GitHub's
+// open), where FromRecord returns the last-synced value and the rest of
+// the time the first in canonical order.
+func (r *reader) valueMap(n *yaml.Node, f backlog.Field, what string) (map[string]string, map[string][]string, bool) {
+	dom := enumDomain(f)
+	vals := map[string]string{}
+	var aliases map[string][]string
+	ok := true
+	// seen is where each tracker value was first listed.
+	type listing struct {
+		key   string
+		line  int
+		first bool
+	}
+	seen := map[string]listing{}
+	for _, p := range r.pairs(n, what+".values") {
+		k := p.key.Value
+		if dom != nil && !slices.Contains(dom, k) {
+			r.errorf(p.key, "%s.values: %q is not a canonical %s; use one of %s (keys are canonical values, values are the tracker's)", what, k, f, strings.Join(dom, ", "))
+			ok = false
+			continue
+		}
+		where := what + ".values." + k
+		list, nodes, good := r.valueList(p.val, where, k)
+		if !good {
+			ok = false
+			continue
+		}
+		for i, s := range list {
+			prev, dup := seen[s]
+			switch {
+			case !dup:
+				seen[s] = listing{key: k, line: nodes[i].Line, first: i == 0}
+			case prev.key == k:
+				r.errorf(nodes[i], "%s lists %q twice; remove one", where, s)
+				ok = false
+			case !prev.first || i > 0:
+				r.errorf(nodes[i], "%s: %q is also listed under %s (line %d), so it would read back as either; list it under one of them only (canonical values may share a tracker value only as their first, written value: a lossy map)", where, s, prev.key, prev.line)
+				ok = false
+			}
+		}
+		vals[k] = list[0]
+		if len(list) > 1 {
+			if aliases == nil {
+				aliases = map[string][]string{}
+			}
+			aliases[k] = list[1:]
+		}
+	}
+	if !ok {
+		return vals, aliases, false
+	}
+	// A canonical value the map leaves out is written as itself: an alias
+	// spelt like it would read back as two values.
+	for _, d := range dom {
+		if _, mapped := vals[d]; mapped {
+			continue
+		}
+		if l, dup := seen[d]; dup && !l.first {
+			r.p.add(r.file, l.line, "%s.values.%s: %q is how %s is written, as it has no value of its own, so it would read back as either; map %s to a tracker value or remove %q from the list", what, l.key, d, d, d, d)
+			ok = false
+		}
+	}
+	return vals, aliases, ok
+}
+
+// valueList reads one value of a value map: the tracker's value, or a
+// non-empty list of them.
+func (r *reader) valueList(n *yaml.Node, where, key string) ([]string, []*yaml.Node, bool) {
+	v := resolve(n)
+	if v != nil && v.Kind == yaml.MappingNode {
+		r.errorf(v, "%s must be the tracker's value or a list of them, the one to write first ([Resolved, Closed]), not a mapping", where)
+		return nil, nil, false
+	}
+	if v == nil || v.Kind != yaml.SequenceNode {
+		s, good := r.str(n, where)
+		if !good {
+			return nil, nil, false
+		}
+		if s == "" {
+			r.errorf(n, "%s is empty; give the tracker's value, or remove the line to pass %q through unchanged", where, key)
+			return nil, nil, false
+		}
+		return []string{s}, []*yaml.Node{v}, true
+	}
+	if len(v.Content) == 0 {
+		r.errorf(v, "%s is an empty list; list the tracker's values, the one to write first ([Resolved, Closed]), or remove the line to pass %q through unchanged", where, key)
+		return nil, nil, false
+	}
+	var list []string
+	var nodes []*yaml.Node
+	ok := true
+	for i, it := range v.Content {
+		e := resolve(it)
+		switch {
+		case e == nil || isNull(e) || e.Kind == yaml.ScalarNode && e.Value == "":
+			r.errorf(it, "%s: entry %d is empty; give the tracker's value or remove the entry", where, i+1)
+			ok = false
+		case e.Kind != yaml.ScalarNode:
+			r.errorf(it, "%s: entry %d is %s, not a tracker value; write the values as one flat list like [Resolved, Closed]", where, i+1, kindName(e))
+			ok = false
+		default:
+			list = append(list, e.Value)
+			nodes = append(nodes, e)
+		}
+	}
+	return list, nodes, ok
 }
 
 // checkLayout reports field maps that cannot be read back unambiguously:

@@ -22,14 +22,27 @@
 //	phase:  {field: labels, template: "phase/{value}"}
 //	labels: labels
 //
+// A value map may give a canonical value several native values, as a
+// list: `values: {done: [Resolved, Closed], cancelled: Rejected}`. The
+// first is the one written; every one reads back as the canonical value
+// (FieldMap.Aliases holds the rest). Several canonical values may share
+// a first value — a lossy map, such as three statuses on GitHub's open —
+// but a value listed after the first must stand for one canonical value
+// only, or reading it back would be ambiguous: Load refuses it anywhere
+// else in the map.
+//
 // Project takes the synced fields of an item (mapped, not private);
 // ToRecord renders them as native fields, keeping values of shared
-// multi-valued fields that no mapped field owns (a label a person added);
-// FromRecord reads them back, returning the last-synced base value
-// whenever the record still renders it, so lossy maps never read as
+// multi-valued fields that no mapped field owns (a label a person added)
+// and values that read as what is being written (a record set to Closed
+// while the item stays done is not rewritten to Resolved); FromRecord
+// reads them back, returning the last-synced base value whenever the
+// record still reads as it, so lossy maps and aliases never read as
 // edits. The syncer's 3-way merge runs on the results, and relies on
 //
 //	FromRecord(ToRecord(p, nil), p) == p
+//	FromRecord(r, p) == p and ToRecord(p, r) == r, for a record r that
+//	holds aliases where ToRecord(p, nil) holds first values
 //
 // which the property tests check for random items and configs.
 //

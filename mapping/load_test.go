@@ -2,8 +2,10 @@ package mapping
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +140,53 @@ func TestLoadErrors(t *testing.T) {
 			name:    "a value map keyed by tracker values instead of canonical ones",
 			clients: map[string]string{"acme.yaml": okClient + "  status:\n    field: state\n    values: {open: todo}\n"},
 			want:    []string{`clients/acme.yaml:7: fields.status.values: "open" is not a canonical status; use one of todo, in_progress, in_review, done, cancelled (keys are canonical values, values are the tracker's)`},
+		},
+		{
+			name:    "a tracker value that is a mapping, not a value or a list",
+			clients: map[string]string{"acme.yaml": okClient + "  status:\n    field: state\n    values:\n      done: {write: Resolved}\n"},
+			want:    []string{`clients/acme.yaml:8: fields.status.values.done must be the tracker's value or a list of them, the one to write first ([Resolved, Closed]), not a mapping`},
+		},
+		{
+			name:    "an empty list of tracker values",
+			clients: map[string]string{"acme.yaml": okClient + "  status:\n    field: state\n    values: {todo: open, done: []}\n"},
+			want:    []string{`clients/acme.yaml:7: fields.status.values.done is an empty list; list the tracker's values, the one to write first ([Resolved, Closed]), or remove the line to pass "done" through unchanged`},
+		},
+		{
+			name:    "list entries that are not tracker values, or are empty",
+			clients: map[string]string{"acme.yaml": okClient + "  status:\n    field: state\n    values:\n      done: [Resolved, {name: Closed}]\n      cancelled: [Rejected, [Won't do]]\n      todo: [New, \"\"]\n      in_review:\n        - Feedback\n        -\n"},
+			want: []string{
+				`clients/acme.yaml:8: fields.status.values.done: entry 2 is a mapping, not a tracker value; write the values as one flat list like [Resolved, Closed]`,
+				`clients/acme.yaml:9: fields.status.values.cancelled: entry 2 is a list, not a tracker value; write the values as one flat list like [Resolved, Closed]`,
+				`clients/acme.yaml:10: fields.status.values.todo: entry 2 is empty; give the tracker's value or remove the entry`,
+				`clients/acme.yaml:13: fields.status.values.in_review: entry 2 is empty; give the tracker's value or remove the entry`,
+			},
+		},
+		{
+			name:    "a tracker value listed twice for one canonical value",
+			clients: map[string]string{"acme.yaml": okClient + "  status:\n    field: status\n    values:\n      done: [Closed, Resolved, Closed]\n"},
+			want:    []string{`clients/acme.yaml:8: fields.status.values.done lists "Closed" twice; remove one`},
+		},
+		{
+			name:    "a tracker value read back as two canonical values, whichever comes first",
+			clients: map[string]string{"acme.yaml": okClient + "  status:\n    field: status\n    values:\n      done: [Resolved, Closed]\n      cancelled: Closed\n  priority:\n    field: priority\n    values:\n      high: High\n      highest: [Immediate, High]\n  kind:\n    field: tracker\n    values:\n      bug: [Bug, Defect]\n      task: [Support, Defect]\n"},
+			want: []string{
+				`clients/acme.yaml:9: fields.status.values.cancelled: "Closed" is also listed under done (line 8), so it would read back as either; list it under one of them only (canonical values may share a tracker value only as their first, written value: a lossy map)`,
+				`clients/acme.yaml:14: fields.priority.values.highest: "High" is also listed under high (line 13), so it would read back as either; list it under one of them only (canonical values may share a tracker value only as their first, written value: a lossy map)`,
+				`clients/acme.yaml:19: fields.kind.values.task: "Defect" is also listed under bug (line 18), so it would read back as either; list it under one of them only (canonical values may share a tracker value only as their first, written value: a lossy map)`,
+			},
+		},
+		{
+			name:    "a tracker value listed after the first that an unmapped canonical value passes through as",
+			clients: map[string]string{"acme.yaml": okClient + "  status:\n    field: status\n    values:\n      todo: New\n      done: [Resolved, in_review]\n"},
+			want:    []string{`clients/acme.yaml:9: fields.status.values.done: "in_review" is how in_review is written, as it has no value of its own, so it would read back as either; map in_review to a tracker value or remove "in_review" from the list`},
+		},
+		{
+			name:    "value lists of two fields sharing labels that claim the same label",
+			clients: map[string]string{"acme.yaml": okClient + "  kind: {field: labels, values: {bug: defect}}\n  priority: {field: labels, values: {highest: [P0, defect]}}\n  teams: {field: labels, template: \"p:{value}\"}\n  phase: {field: labels, values: {launch: [launch, \"p:live\"]}}\n"},
+			want: []string{
+				`clients/acme.yaml:6: fields.priority: native field "labels": kind (line 5) and priority claim the same values ("defect"); make the templates or value maps distinct`,
+				`clients/acme.yaml:8: fields.phase: native field "labels": teams (line 7) and phase claim the same values ("p:live"); make the templates or value maps distinct`,
+			},
 		},
 		{
 			name:    "a conflict policy outside the list",
@@ -286,4 +335,34 @@ func TestLoadDefaults(t *testing.T) {
 			t.Errorf("private = %v", cfg.Clients[0].Private)
 		}
 	})
+}
+
+func TestLoadValueLists(t *testing.T) {
+	writeConfig(t, okDaemon, map[string]string{"acme.yaml": okClient + `  status:
+    field: status
+    values:
+      todo: New
+      in_review: New               # lossy, as before: first values may be shared
+      in_progress: [In Progress]   # a list of one is the value itself
+      done: [Resolved, Closed]
+      cancelled: Rejected
+  teams: {field: Teams, values: {backend: [Backend, Back end]}}
+`})
+	cfg, err := Load("backlogd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Clients[0]
+	status := c.Fields[backlog.FieldStatus][0]
+	wantValues := map[string]string{"todo": "New", "in_review": "New", "in_progress": "In Progress", "done": "Resolved", "cancelled": "Rejected"}
+	if !maps.Equal(status.Values, wantValues) {
+		t.Errorf("status values %v; want %v, the first of each list", status.Values, wantValues)
+	}
+	if want := map[string][]string{"done": {"Closed"}}; !maps.EqualFunc(status.Aliases, want, slices.Equal) {
+		t.Errorf("status aliases %v; want %v, the rest of each list", status.Aliases, want)
+	}
+	teams := c.Fields[backlog.FieldTeams][0]
+	if teams.Values["backend"] != "Backend" || !slices.Equal(teams.Aliases["backend"], []string{"Back end"}) {
+		t.Errorf("teams values %v, aliases %v; a free field's map takes lists too", teams.Values, teams.Aliases)
+	}
 }
