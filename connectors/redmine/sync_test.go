@@ -197,25 +197,66 @@ func testTwoWaySync(t *testing.T, b redmine.TestBackend) {
 		w.converged()
 	})
 
-	t.Run("a status the client's map leaves out parks the item, naming the value, until it moves on", func(t *testing.T) {
+	t.Run("a status and a priority Redmine has two of read as one canonical value, and are left as set", func(t *testing.T) {
+		// The example maps done: [Resolved, Closed] and highest:
+		// [Immediate, Urgent]; the bug is highest, in progress.
 		b.Settle()
 		e := connectors.Fields{}
 		e.Set("status", "Closed")
+		e.Set("priority", "Urgent")
 		w.alice.Edit(t, w.mustIssue(w.clientRead, slow).ID, e)
+		w.clientN.reset()
 		w.sync()
-		parked := w.parked()
-		if len(parked) != 1 || !strings.Contains(parked[0], slow) || !strings.Contains(parked[0], `"Closed"`) || !strings.Contains(parked[0], "umbrella.yaml") {
+		if n := w.clientN.get("update_issue"); n != 0 {
+			t.Errorf("pulling the edit sent %d PUTs to the client's Redmine; want none", n)
+		}
+		if it := w.item(slow); it.Status != backlog.Done || it.Priority != backlog.Highest || len(w.parked()) != 0 {
+			t.Errorf("canonical status %s, priority %s, parked %q; want done, highest and nothing parked", it.Status, it.Priority, w.parked())
+		}
+		if r := w.mustIssue(w.clientRead, slow); r.Fields.Get("status") != "Closed" || r.Fields.Get("priority") != "Urgent" {
+			t.Errorf("client issue status %q, priority %q; want Closed and Urgent, as set", r.Fields.Get("status"), r.Fields.Get("priority"))
+		}
+		if h := w.mustIssue(w.homeRead, slow); h.Fields.Get("status") != "Resolved" {
+			t.Errorf("home issue status %q; want Resolved, home's done", h.Fields.Get("status"))
+		}
+		noWrites(t, "a sync after Closed and Urgent were set")
+
+		w.edit(slow, func(it *backlog.Item) { it.Status = backlog.InProgress })
+		w.sync()
+		if r := w.mustIssue(w.clientRead, slow); r.Fields.Get("status") != "In Progress" || r.Fields.Get("priority") != "Urgent" {
+			t.Errorf("client issue status %q, priority %q; want the new In Progress, and Urgent left", r.Fields.Get("status"), r.Fields.Get("priority"))
+		}
+		w.edit(slow, func(it *backlog.Item) { it.Status = backlog.Done })
+		w.sync()
+		if r := w.mustIssue(w.clientRead, slow); r.Fields.Get("status") != "Resolved" {
+			t.Errorf("client issue status %q; want Resolved, the first value of done", r.Fields.Get("status"))
+		}
+		noWrites(t, "a sync after the canonical edits")
+	})
+
+	t.Run("a status a map leaves out parks the item, naming the value, until it moves on", func(t *testing.T) {
+		// The home Redmine's map (world_test.go) lists no Closed.
+		b.Settle()
+		e := connectors.Fields{}
+		e.Set("status", "Closed")
+		w.aliceHome.Edit(t, w.mustIssue(w.homeRead, slow).ID, e)
+		w.sync()
+		parked := w.parkedOn(homeTarget)
+		if len(parked) != 1 || !strings.Contains(parked[0], slow) || !strings.Contains(parked[0], `"Closed"`) || !strings.Contains(parked[0], "home.yaml") {
 			t.Errorf("parked %q, want %s, naming the value and the client file", parked, slow)
 		}
-		if it := w.item(slow); it.Status != backlog.InProgress {
+		if it := w.item(slow); it.Status != backlog.Done {
 			t.Errorf("canonical status %s changed", it.Status)
 		}
 		b.Settle()
-		e.Set("status", "Resolved")
-		w.alice.Edit(t, w.mustIssue(w.clientRead, slow).ID, e)
+		e.Set("status", "Rejected")
+		w.aliceHome.Edit(t, w.mustIssue(w.homeRead, slow).ID, e)
 		w.sync()
-		if it := w.item(slow); it.Status != backlog.Done || len(w.parked()) != 0 {
-			t.Errorf("canonical status %s, parked %q; want done and nothing parked", it.Status, w.parked())
+		if it := w.item(slow); it.Status != backlog.Cancelled || len(w.parkedOn(homeTarget)) != 0 {
+			t.Errorf("canonical status %s, parked %q; want cancelled and nothing parked", it.Status, w.parkedOn(homeTarget))
+		}
+		if r := w.mustIssue(w.clientRead, slow); r.Fields.Get("status") != "Rejected" {
+			t.Errorf("client issue status %q; want Rejected", r.Fields.Get("status"))
 		}
 	})
 	w.converged()

@@ -39,7 +39,9 @@ targets:
     kind: redmine
     settings: {url: "http://set-by-the-test", project: umbrella, api_key: env:UMBRELLA_REDMINE_KEY}
 `
-	// homeClient is the product owner's own Redmine.
+	// homeClient is the product owner's own Redmine. Its status map
+	// lists no Closed, unlike the example's: the sync test sets an issue
+	// to it to see an unknown value park the item.
 	homeClient = `client: home
 target: home-redmine
 scope: all
@@ -231,9 +233,12 @@ func (w *world) converged() {
 }
 
 // parked returns the parked keys of the client target, with reasons.
-func (w *world) parked() []string {
+func (w *world) parked() []string { return w.parkedOn(clientTarget) }
+
+// parkedOn returns the parked keys of a target, with reasons.
+func (w *world) parkedOn(target string) []string {
 	for _, st := range w.s.Status() {
-		if st.Target == clientTarget {
+		if st.Target == target {
 			return st.Parked
 		}
 	}
