@@ -135,10 +135,10 @@ fields:
   kind: {field: tracker, values: {epic: Feature, story: Feature, bug: Bug, task: Support}}
   title: subject
   description: description
-  status: {field: status, values: {todo: New, in_progress: In Progress, in_review: Feedback, done: Resolved, cancelled: Rejected}}
+  status: {field: status, values: {todo: New, in_progress: In Progress, in_review: Feedback, done: [Resolved, Closed], cancelled: Rejected}}
   phase: {field: Phase, values: {kickoff: Kick-off, build: Build, test_feedback: "Test & feedback", consolidation: Consolidation, launch: Launch}}
   estimate.effort: estimated_hours
-  priority: {field: priority, values: {lowest: Low, low: Low, medium: Normal, high: High, highest: Immediate}}
+  priority: {field: priority, values: {lowest: Low, low: Low, medium: Normal, high: High, highest: [Immediate, Urgent]}}
 `,
 }
 
