@@ -8,6 +8,7 @@ import (
 
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/connectors"
+	"gopkg.in/yaml.v3"
 	"pgregory.net/rapid"
 )
 
@@ -327,6 +328,50 @@ func TestScopeSeesOnlyTheClientsItems(t *testing.T) {
 		it := genItem(t)
 		if c.InScope(it) != it.HasClient("acme") {
 			t.Fatalf("InScope = %v for clients %v", c.InScope(it), it.Clients)
+		}
+	})
+}
+
+// What Load accepts of a value map with lists reads back unambiguously:
+// every value listed after the first reads as its canonical value alone,
+// a first value as its canonical value among others (a lossy map), and a
+// canonical value the map leaves out as itself. The tracker values are
+// drawn from a few names, canonical ones among them, so that maps which
+// share values, and which Load must refuse, come up often.
+func TestAcceptedValueListsReadBackUnambiguously(t *testing.T) {
+	f := backlog.FieldStatus
+	dom := enumDomain(f)
+	pool := []string{"Open", "Closed", "Resolved", "todo", "done"}
+	rapid.Check(t, func(t *rapid.T) {
+		var entries []string
+		for _, v := range dom {
+			if rapid.Bool().Draw(t, "maps "+v) {
+				list := rapid.SliceOfN(rapid.SampledFrom(pool), 1, 3).Draw(t, "values of "+v)
+				entries = append(entries, fmt.Sprintf("%s: [%s]", v, strings.Join(list, ", ")))
+			}
+		}
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte("{"+strings.Join(entries, ", ")+"}"), &n); err != nil {
+			t.Fatal(err)
+		}
+		p := &problems{}
+		values, aliases, ok := (&reader{file: "clients/acme.yaml", p: p}).valueMap(&n, f, "fields.status")
+		if ok != (p.err() == nil) {
+			t.Fatalf("valueMap ok = %v with problems %v", ok, p.err())
+		}
+		if !ok {
+			return
+		}
+		c := &Client{Fields: map[backlog.Field][]FieldMap{f: {{Field: "status", Values: values, Aliases: aliases, Direction: Both}}}}
+		rt := c.layout().byField[f][0]
+		for _, v := range dom {
+			listed := c.accepts(rt, v)
+			for i, y := range listed {
+				got := c.unrender1(rt, y)
+				if !slices.Contains(got, v) || i > 0 && len(got) != 1 {
+					t.Fatalf("map %v, aliases %v: %q, listed for %s, reads back as %v", values, aliases, y, v, got)
+				}
+			}
 		}
 	})
 }
