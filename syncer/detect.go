@@ -360,6 +360,7 @@ func (s *Syncer) adopt(ctx context.Context, t *target, rec connectors.Record, id
 // it and route it like a polled record.
 func (s *Syncer) reconcileRemote(ctx context.Context, t *target, id string) (string, error) {
 	rec, err := t.conn.Get(ctx, id)
+	err = t.read(err)
 	if errors.Is(err, connectors.ErrNotFound) {
 		return resultNone, nil
 	}

@@ -86,19 +86,34 @@ func (t *target) wrote(err error) error {
 	}
 	t.mu.Lock()
 	t.writes++
+	t.succeeded++
 	t.mu.Unlock()
 	return nil
 }
 
+// read records the outcome of one tracker read of t (a not-found is an
+// answer too) and returns err unchanged. Only the tracker answering
+// says the target works: a reconcile that never asks it (an item out of
+// the client's scope, an unknown key) proves nothing, and most keys of a
+// sweep or a fan-out are such.
+func (t *target) read(err error) error {
+	if err == nil || errors.Is(err, connectors.ErrNotFound) {
+		t.mu.Lock()
+		t.succeeded++
+		t.mu.Unlock()
+	}
+	return err
+}
+
 // forget records that key reconciled: it is neither failing nor parked
-// any more, and something of the target succeeded.
+// any more. (What the tracker answered meanwhile is counted by read and
+// wrote.)
 func (t *target) forget(key string) {
 	t.mu.Lock()
 	delete(t.backoff, key)
 	delete(t.failing, key)
 	delete(t.parked, key)
 	t.reached = true
-	t.succeeded++
 	t.mu.Unlock()
 }
 
@@ -157,6 +172,11 @@ func (t *target) resetHealth() {
 	clear(t.backoff)
 	clear(t.failing)
 	clear(t.parked)
+	// What this replica learnt of the target is stale once another runs
+	// it; in particular a listing that worked then must not let a 404
+	// read as a deletion before this replica's next poll, should it take
+	// the target back.
+	t.pollError, t.reached, t.listing = "", false, false
 	t.mu.Unlock()
 }
 

@@ -270,6 +270,38 @@ func TestOneFailingItemIsTheItemsNotTheTargets(t *testing.T) {
 			t.Errorf("status: %d parked %q, %d failing; want the five parked", st.ItemsParked, st.Parked, st.ItemsFailing)
 		}
 	})
+	t.Run("a parked item that syncs again leaves the stored reason too", func(t *testing.T) {
+		// The store keeps a parked item's reason beside its link, for
+		// `backlogd status` without a daemon: it must go when the item
+		// syncs, even by a reconcile with nothing else to store.
+		w := newHealthWorld(t)
+		w.a.FailWrites(connectors.Terminalf("the tracker refused the values (HTTP 422)"))
+		w.edit("BL-1", "refused")
+		if res := w.reconcile("BL-1"); res != "terminal" {
+			t.Fatalf("reconcile: %s, want terminal", res)
+		}
+		if l := w.link("BL-1"); !strings.Contains(l.LastError, "HTTP 422") {
+			t.Fatalf("stored reason %q, want the refusal", l.LastError)
+		}
+		w.a.FailWrites(nil)
+		w.edit("BL-1", "first BL-1") // the product owner takes the edit back
+		if res := w.reconcile("BL-1"); res != resultNone {
+			t.Fatalf("reconcile after the edit was taken back: %s, want nothing to write", res)
+		}
+		if l := w.link("BL-1"); l.LastError != "" {
+			t.Errorf("stored reason %q after the item synced, want none", l.LastError)
+		}
+	})
+}
+
+// link is the stored link of id on a.
+func (w *healthWorld) link(id string) store.Link {
+	w.t.Helper()
+	l, err := store.Read(context.Background(), w.st, func(tx store.Tx) (store.Link, error) { return tx.Link(context.Background(), "a", id) })
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return l
 }
 
 func TestATargetFailsAsAWhole(t *testing.T) {
@@ -321,6 +353,16 @@ func TestATargetFailsAsAWhole(t *testing.T) {
 			w.reconcile(id)
 		}
 		w.wantFailing("with three reconciles failing and none succeeding", "reconciles fail", "3 items")
+		// Keys whose reconcile never asks the tracker (an item out of the
+		// client's scope, an id nobody knows) are most of a sweep or a
+		// fan-out: they prove nothing about the target.
+		w.change("BL-9", func(it *backlog.Item) { it.Status = backlog.Cancelled })
+		for _, key := range []string{"BL-9", "BL-404"} {
+			if res := w.reconcile(key); res != resultNone {
+				t.Fatalf("reconcile of %s: %s, want nothing done", key, res)
+			}
+		}
+		w.wantFailing("after reconciles that never reached the tracker", "reconciles fail", "3 items")
 		if res := w.reconcile("BL-4"); res != resultNone {
 			t.Fatalf("reconcile of a healthy item: %s, want ok", res)
 		}
@@ -378,12 +420,14 @@ func TestTheHealthGaugesSayWhatStatusSays(t *testing.T) {
 	if got := read(); got.failing || got.items != 1 || got.parked != 1 {
 		t.Errorf("gauges: failing %v, %d items failing, %d parked; want not failing, one of each", got.failing, got.items, got.parked)
 	}
+	// BL-1's read failure is the item's once other reads succeed; three
+	// items whose writes fail, with no write succeeding, are the target.
 	w.a.FailWrites(errBadGateway)
-	for _, id := range []string{"BL-3", "BL-4"} {
+	for _, id := range []string{"BL-3", "BL-4", "BL-5"} {
 		w.edit(id, "second")
 		w.reconcile(id)
 	}
-	if got := read(); !got.failing || got.items != 3 {
-		t.Errorf("gauges with every write failing: failing %v, %d items failing; want failing, 3", got.failing, got.items)
+	if got := read(); !got.failing || got.items != 4 {
+		t.Errorf("gauges with every write failing: failing %v, %d items failing; want failing, 4", got.failing, got.items)
 	}
 }

@@ -103,6 +103,7 @@ func (s *Syncer) reconcile(ctx context.Context, t *target, id string) (string, e
 	}
 
 	rec, err := t.conn.Get(ctx, v.link.RemoteID)
+	err = t.read(err)
 	if errors.Is(err, connectors.ErrNotFound) {
 		return s.remoteMissing(ctx, t, v, inScope, err)
 	}
@@ -130,6 +131,7 @@ func (s *Syncer) remoteMissing(ctx context.Context, t *target, v view, inScope b
 			t.name, v.link.RemoteID, getErr)
 	}
 	rec, err := t.conn.FindByMarker(ctx, v.item.ID)
+	err = t.read(err)
 	switch {
 	case errors.Is(err, connectors.ErrNotFound):
 		return s.remoteGone(ctx, t, v)
@@ -166,6 +168,7 @@ func (s *Syncer) remoteMissing(ctx context.Context, t *target, v view, inScope b
 // by a crash, a wiped store or a lost cursor never makes a duplicate.
 func (s *Syncer) createOrRelink(ctx context.Context, t *target, v view) (string, error) {
 	rec, err := t.conn.FindByMarker(ctx, v.item.ID)
+	err = t.read(err)
 	switch {
 	case err == nil:
 		if other, err := s.activeLinkOf(ctx, t, rec.ID); err != nil {
@@ -580,7 +583,8 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 	link.Comments = links
 	link.RemoteVersion, link.RemoteUpdated = rec.Version, rec.Updated
 	if pushing || pulled || v.relinked || !link.Base.Equal(v.link.Base) || link.State != v.link.State || len(v.intents) > 0 ||
-		link.RemoteVersion != v.link.RemoteVersion || !slices.Equal(link.Comments, v.link.Comments) {
+		link.RemoteVersion != v.link.RemoteVersion || !slices.Equal(link.Comments, v.link.Comments) ||
+		link.LastError != v.link.LastError {
 		link.SyncedAt = s.now()
 		acks := []int64{intent}
 		for _, in := range v.intents {

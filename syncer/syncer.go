@@ -100,9 +100,10 @@ type target struct {
 	pollError string
 	reached   bool
 	// The items' health (health.go): the keys failing with a retried
-	// error and the keys parked, with why; the target's successful
-	// reconciles and tracker writes, which say whether anything
-	// succeeded since a key failed; and a sequence of failures.
+	// error and the keys parked, with why; the target's tracker calls
+	// that succeeded (reads and writes) and its writes that did, which
+	// say whether anything succeeded since a key failed; and a sequence
+	// of failures.
 	failing   map[string]trouble
 	parked    map[string]trouble
 	succeeded uint64
