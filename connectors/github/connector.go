@@ -240,13 +240,15 @@ type guard struct {
 }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	var pacers []pacer
 	switch {
 	case req.Method == http.MethodPost && !strings.Contains(req.URL.Path, "/search/"):
-		if err := g.c.pace(req.Context(), pacer{g.c.perMinute, contentReason}, pacer{g.c.perHour, contentReason}, pacer{g.c.writes, writeReason}); err != nil {
-			return nil, err
-		}
+		pacers = []pacer{{g.c.perMinute, contentReason}, {g.c.perHour, contentReason}, {g.c.writes, writeReason}}
 	case req.Method == http.MethodPatch || req.Method == http.MethodPut || req.Method == http.MethodDelete:
-		if err := g.c.pace(req.Context(), pacer{g.c.writes, writeReason}); err != nil {
+		pacers = []pacer{{g.c.writes, writeReason}}
+	}
+	if pacers != nil {
+		if err := g.c.paceRequest(req.Context(), pacers); err != nil {
 			return nil, err
 		}
 	}
@@ -292,6 +294,43 @@ const (
 	writeReason   = "pacing writes: GitHub asks for a second between requests that change something"
 )
 
+// pacedCall is the pacing of one connector call that makes several
+// writes, carried by its context. prepaid counts writes paced before the
+// call began (Update takes its turn before it reads what it writes over,
+// so no wait sits between that read and the PATCH); every other write of
+// the call waits its turn however long, because failing it would leave
+// the call half done (an issue created but not closed).
+type pacedCall struct {
+	mu      sync.Mutex
+	prepaid int
+}
+
+type pacedCallKey struct{}
+
+// withPacedCall marks ctx as one call's, with prepaid writes paced already.
+func withPacedCall(ctx context.Context, prepaid int) context.Context {
+	return context.WithValue(ctx, pacedCallKey{}, &pacedCall{prepaid: prepaid})
+}
+
+// paceRequest paces one request: not at all when its call paid for it,
+// without a bound inside a call, else as pace does.
+func (c *Connector) paceRequest(ctx context.Context, pacers []pacer) error {
+	pc, inCall := ctx.Value(pacedCallKey{}).(*pacedCall)
+	if !inCall {
+		return c.pace(ctx, maxPaceWait, pacers...)
+	}
+	pc.mu.Lock()
+	paid := pc.prepaid > 0
+	if paid {
+		pc.prepaid--
+	}
+	pc.mu.Unlock()
+	if paid {
+		return nil
+	}
+	return c.pace(ctx, 0, pacers...)
+}
+
 // pacer is one limiter a request waits for, and why.
 type pacer struct {
 	l      *rate.Limiter // nil: not paced
@@ -299,8 +338,9 @@ type pacer struct {
 }
 
 // pace waits for every limiter given, or returns a RateLimitError naming
-// the longest wait's reason when that wait would be long.
-func (c *Connector) pace(ctx context.Context, pacers ...pacer) error {
+// the longest wait's reason when that wait would be longer than limit
+// (0: no limit, wait until ctx ends).
+func (c *Connector) pace(ctx context.Context, limit time.Duration, pacers ...pacer) error {
 	var rs []*rate.Reservation
 	var wait time.Duration
 	var reason string
@@ -317,7 +357,7 @@ func (c *Connector) pace(ctx context.Context, pacers ...pacer) error {
 	if wait == 0 {
 		return nil
 	}
-	if wait > maxPaceWait {
+	if limit > 0 && wait > limit {
 		for _, r := range rs {
 			r.Cancel()
 		}

@@ -351,3 +351,67 @@ func TestEveryWriteIsPaced(t *testing.T) {
 		t.Errorf("read after the paced writes: %v, %v; want the first edit, and reads never paced", got.Fields["title"], err)
 	}
 }
+
+// TestAnUpdateNeverWritesOverAnEditMadeSinceTheRead: GitHub's PATCH has
+// no version check, so Update makes one. A person's edit between the
+// syncer's read and its write is refused as a conflict (the syncer reads
+// again and merges it), not written over.
+func TestAnUpdateNeverWritesOverAnEditMadeSinceTheRead(t *testing.T) {
+	ctx := context.Background()
+	c, srv := newFake(t, githubfake.Options{})
+	f := connectors.Fields{}
+	f.Set("title", "Checkout breaks")
+	f.Set("body", "Original text")
+	rec, err := c.Create(ctx, "BL-42", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Edit(1, func(is *githubfake.Issue) { is.Body = "Fixed a typo by hand\n\n<!-- backlogd:id=BL-42 -->" })
+	for _, up := range []struct {
+		name   string
+		fields connectors.Fields
+		marker string
+	}{
+		{"a write of the title", connectors.Fields{"title": {"Checkout breaks on Safari"}}, ""},
+		{"a marker repair", connectors.Fields{}, "BL-42"},
+	} {
+		if _, err := c.Update(ctx, rec.ID, rec.Version, up.fields, up.marker); !errors.Is(err, connectors.ErrConflict) {
+			t.Errorf("%s with the version read before the edit: err = %v, want ErrConflict", up.name, err)
+		}
+	}
+	got, _ := srv.Issue(1)
+	if got.Title != "Checkout breaks" || !strings.HasPrefix(got.Body, "Fixed a typo by hand") {
+		t.Errorf("issue after the refused writes: title %q, body %q; want the person's edit intact", got.Title, got.Body)
+	}
+	read, err := c.Get(ctx, rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Update(ctx, rec.ID, read.Version, connectors.Fields{"title": {"Checkout breaks on Safari"}}, ""); err != nil {
+		t.Errorf("the same write with the version read after the edit: %v", err)
+	}
+}
+
+// TestTheWritesOfOneCallWaitTheirTurn: once a call has written (an issue
+// created), its other writes (closing it, setting its parent) wait for
+// the pace instead of failing, which would leave the call half done; and
+// a write the call paced before it began does not wait again.
+func TestTheWritesOfOneCallWaitTheirTurn(t *testing.T) {
+	c, _ := newFake(t, githubfake.Options{}, func(cfg *Config) { cfg.WritesPerMinute = 6 })
+	writes := []pacer{{c.writes, writeReason}}
+	if err := c.paceRequest(context.Background(), writes); err != nil {
+		t.Fatalf("first write: %v", err) // the burst of one
+	}
+	var rl *connectors.RateLimitError
+	if err := c.paceRequest(context.Background(), writes); !errors.As(err, &rl) {
+		t.Fatalf("a lone write 10 s early: %v, want a rate limit handed back", err)
+	}
+	ctx, cancel := context.WithTimeout(withPacedCall(context.Background(), 1), 100*time.Millisecond)
+	defer cancel()
+	if err := c.paceRequest(ctx, writes); err != nil {
+		t.Errorf("a write its call paid for beforehand: %v, want no wait", err)
+	}
+	if err := c.paceRequest(ctx, writes); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a later write of the same call: %v, want it to wait (until its context ends here), not fail", err)
+	}
+}

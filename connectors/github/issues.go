@@ -151,20 +151,20 @@ func (c *Connector) record(is *issue) connectors.Record {
 		URL:     is.GetHTMLURL(),
 		Marker:  marker,
 		Fields:  f,
-		Version: version(is),
+		Version: issueVersion(is),
 		Created: is.GetCreatedAt().UTC(),
 		Updated: updated,
 	}
 }
 
-// version is an issue's Version: updated_at, in GitHub's whole seconds,
+// issueVersion is an issue's Version: updated_at, in GitHub's whole seconds,
 // and the digest of what a listing shows of the issue (digest: title,
 // body with the marker, state, labels, assignees, milestone, type, the
 // comment count and the parent), so that an edit in the second of the
 // previous one still changes it, and Get and Changes compute the same.
 // A comment edited in place moves neither the count nor, on GitHub,
 // always updated_at: the syncer's full sweep reads it.
-func version(is *issue) string {
+func issueVersion(is *issue) string {
 	return connectors.VersionOf(is.GetUpdatedAt().Time, fmt.Sprintf("%08x", digest(is)))
 }
 
@@ -446,6 +446,10 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 	if err != nil {
 		return connectors.Record{}, err
 	}
+	// The issue exists: its other writes wait their turn however long
+	// (failing one would leave it open, or without its parent, and the
+	// retry would relink it with no base to merge against).
+	ctx = withPacedCall(ctx, 0)
 	// GitHub creates issues open: close it in a second request.
 	if closing != nil && *closing == "closed" {
 		edit := issueRequest{State: closing, StateReason: ptr(fields.Get(FieldStateReason))}
@@ -464,9 +468,11 @@ func (c *Connector) Create(ctx context.Context, marker string, fields connectors
 	return c.Get(ctx, strconv.Itoa(is.GetNumber()))
 }
 
-// Update implements connectors.Connector. GitHub has no optimistic
-// locking, so version is not checked: the syncer's three-way merge
-// against the last-synced base is what keeps concurrent edits. A new
+// Update implements connectors.Connector. GitHub's PATCH has no
+// optimistic locking, so Update checks version itself against a
+// conditional read of the issue made right before the PATCH (after the
+// write's turn came), and refuses with ErrConflict when the issue changed
+// since the caller read it; the window left is one request long. A new
 // body gets the issue's marker appended again. The marker lives in the
 // body, so a marker to write goes in the same PATCH as the fields: the
 // body is written back with it, read first when the fields do not hold
@@ -481,26 +487,37 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 	if marker != "" && !validMarker(marker) {
 		return connectors.Record{}, connectors.Terminalf("github: %s: marker %q must be a canonical id of letters, digits and . _ : -", op, marker)
 	}
-	var is *issue
+	// Take the write's turn first, then read what it writes over, then
+	// write: a wait for the pace between the read and the PATCH would be
+	// a window for a person's edit to be written over (GitHub's PATCH has
+	// no version check). The read is conditional: GitHub answers 304 for
+	// the issue the syncer has just read, and does not count it.
+	if err := c.pace(ctx, maxPaceWait, pacer{c.writes, writeReason}); err != nil {
+		return connectors.Record{}, fmt.Errorf("github: %s: %w", op, err)
+	}
+	ctx = withPacedCall(ctx, 1)
+	is, err := c.getIssue(ctx, n)
+	if err != nil {
+		return connectors.Record{}, err
+	}
+	if version != "" && issueVersion(is) != version {
+		return connectors.Record{}, fmt.Errorf("github: %s: the issue changed since it was read: %w", op, connectors.ErrConflict)
+	}
 	_, writesBody := fields[FieldBody]
 	switch {
 	case marker != "" && !writesBody:
-		if is, err = c.getIssue(ctx, n); err != nil {
-			return connectors.Record{}, err
-		}
 		text, cur := parseBody(is.GetBody())
 		if cur != marker || is.GetBody() != appendMarker(text, marker) {
 			fields = fields.Clone()
 			fields.Set(FieldBody, text)
 		}
 	case writesBody && marker == "":
+		// The marker last seen on the issue, which a person's edit may
+		// have dropped since: written back with the new body.
 		c.mu.Lock()
 		m, known := c.markers[id]
 		c.mu.Unlock()
 		if !known {
-			if is, err = c.getIssue(ctx, n); err != nil {
-				return connectors.Record{}, err
-			}
 			_, m = parseBody(is.GetBody())
 		}
 		marker = m
