@@ -790,23 +790,20 @@ func (c *Client) readList(routes []*route, parts [][]string, same []bool, base b
 	return backlog.EncodeList(f, out), nil
 }
 
-// unknownValue explains a native value no value map knows.
-// The hint names the value as the map holds it (without the template),
-// and, when the map has values, how to list it as one more value of a
-// canonical value it means the same as (Redmine's Closed beside Resolved).
+// unknownValue explains a native value no value map knows. The hint
+// names the value as the map holds it (without the template) and shows
+// the forms to add it in, not a canonical value: which one it means only
+// a person knows (a guess like todo: [New, Closed] reads Closed as todo).
 func (c *Client) unknownValue(rt *route, y string) error {
 	dom := enumDomain(rt.f)
 	x := y
 	if rt.m.Template != "" && rt.matches(y) {
 		x = y[len(rt.prefix) : len(y)-len(rt.suffix)]
 	}
-	hint := fmt.Sprintf("`values: {%s: %q}`", dom[0], x)
-	for _, k := range dom {
-		if v, ok := rt.m.Values[k]; ok {
-			hint += fmt.Sprintf(", or list it after the value it means the same as, e.g. `%s: [%q, %q]`", k, v, x)
-			break
-		}
+	hint := fmt.Sprintf("`<canonical>: %q`", x)
+	if len(rt.m.Values) > 0 {
+		hint += fmt.Sprintf(", or after the value already written for it, `<canonical>: [<its value>, %q]`", x)
 	}
-	return fmt.Errorf("%s:%d: field %s: native %s value %q maps to no canonical %s; add it to the value map, e.g. %s (canonical values: %s)",
-		c.File, rt.m.Line, rt.f, rt.native.name, y, rt.f, hint, strings.Join(dom, ", "))
+	return fmt.Errorf("%s:%d: field %s: native %s value %q maps to no canonical %s; add it to the value map under the %s it means, as %s (canonical values: %s)",
+		c.File, rt.m.Line, rt.f, rt.native.name, y, rt.f, rt.f, hint, strings.Join(dom, ", "))
 }

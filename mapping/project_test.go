@@ -230,7 +230,7 @@ func TestFromRecordErrors(t *testing.T) {
 	f := c.ToRecord(c.Project(sampleItem()), nil)
 	f["state"] = []string{"todo"}
 	_, err := c.FromRecord(connectors.Record{Fields: f}, nil)
-	want := "clients/acme.yaml:5: field status: native state value \"todo\" maps to no canonical status; add it to the value map, e.g. `values: {todo: \"todo\"}`, or list it after the value it means the same as, e.g. `todo: [\"open\", \"todo\"]` (canonical values: todo, in_progress, in_review, done, cancelled)"
+	want := "clients/acme.yaml:5: field status: native state value \"todo\" maps to no canonical status; add it to the value map under the status it means, as `<canonical>: \"todo\"`, or after the value already written for it, `<canonical>: [<its value>, \"todo\"]` (canonical values: todo, in_progress, in_review, done, cancelled)"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant %s", err, want)
 	}
@@ -239,7 +239,7 @@ func TestFromRecordErrors(t *testing.T) {
 		f := c.ToRecord(c.Project(redmineItem()), nil)
 		f["labels"] = []string{"bug", "prio:blocker"}
 		_, err := c.FromRecord(connectors.Record{Fields: f}, nil)
-		want := "clients/umbrella.yaml:6: field priority: native labels value \"prio:blocker\" maps to no canonical priority; add it to the value map, e.g. `values: {lowest: \"blocker\"}`, or list it after the value it means the same as, e.g. `lowest: [\"P5\", \"blocker\"]` (canonical values: lowest, low, medium, high, highest)"
+		want := "clients/umbrella.yaml:6: field priority: native labels value \"prio:blocker\" maps to no canonical priority; add it to the value map under the priority it means, as `<canonical>: \"blocker\"`, or after the value already written for it, `<canonical>: [<its value>, \"blocker\"]` (canonical values: lowest, low, medium, high, highest)"
 		if err == nil || err.Error() != want {
 			t.Errorf("error = %v\nwant %s", err, want)
 		}
