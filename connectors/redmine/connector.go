@@ -321,6 +321,7 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 		return cur, nil
 	}
 	var extra map[string]any
+	var unmarkable error
 	if mark {
 		// The tracker the issue will have: its own, or the one this
 		// update moves it to.
@@ -335,9 +336,16 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 			}
 		}
 		if known && !m.marker.enabledFor(tracker) {
-			return connectors.Record{}, connectors.Terminalf("redmine: mark issue #%s as %s: custom field %q, which holds backlogd's ids, is not enabled for tracker %q: enable it in Administration › Custom fields › %s › Trackers", id, marker, c.cfg.MarkerField, name, c.cfg.MarkerField)
+			// The fields still go out (a person moved the issue to a
+			// tracker without the field): only the marker is refused.
+			unmarkable = connectors.Terminalf("redmine: mark issue #%s as %s: custom field %q, which holds backlogd's ids, is not enabled for tracker %q: enable it in Administration › Custom fields › %s › Trackers", id, marker, c.cfg.MarkerField, name, c.cfg.MarkerField)
+			if len(ws) == 0 {
+				return connectors.Record{}, unmarkable
+			}
+			mark = false
+		} else {
+			extra = map[string]any{"custom_fields": []map[string]any{{"id": m.marker.ID, "value": marker}}}
 		}
-		extra = map[string]any{"custom_fields": []map[string]any{{"id": m.marker.ID, "value": marker}}}
 	}
 	if err := c.put(ctx, id, payload(ws, extra)); err != nil {
 		what := fieldList(ws)
@@ -349,6 +357,9 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 	rec, err := c.Get(ctx, id)
 	if err != nil {
 		return connectors.Record{}, err
+	}
+	if unmarkable != nil {
+		return connectors.Record{}, unmarkable
 	}
 	if mark && rec.Marker != marker {
 		// Redmine drops a value of a field not enabled for the issue's

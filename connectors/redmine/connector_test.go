@@ -678,6 +678,23 @@ func TestTheMarkerNeverGoesMissing(t *testing.T) {
 			t.Errorf("%d writes; the marker should not have been sent", w)
 		}
 	})
+	t.Run("the fields of an Update still go out when only its marker cannot", func(t *testing.T) {
+		// A person moved a marked issue to a tracker without the field:
+		// the item's fields keep syncing, only the marker is refused.
+		b := fakeBackend(onlyBugsAndFeatures)
+		c := b.connect(t, nil)
+		r, err := c.Create(ctx, "", support)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Update(ctx, r.ID, "", adopted.Clone(), "BL-2")
+		if !connectors.IsTerminal(err) || !strings.Contains(err.Error(), "Support") {
+			t.Errorf("err = %v; want a terminal error naming the tracker", err)
+		}
+		if got, err := c.Get(ctx, r.ID); err != nil || got.Fields.Get(FieldSubject) != "Asked for support, adopted" {
+			t.Errorf("after the update: subject %q, %v; want the new subject written", got.Fields.Get(FieldSubject), err)
+		}
+	})
 	t.Run("a tracker with the field is created as before", func(t *testing.T) {
 		b := fakeBackend(onlyBugsAndFeatures)
 		c := b.connect(t, nil)
