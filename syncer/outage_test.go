@@ -539,3 +539,49 @@ func TestAPlantedMarkerWithAHugeIdDoesNotStopAdoptionsNorThePoll(t *testing.T) {
 		t.Errorf("canonical items %v, want the two unmarked records adopted as BL-1 and BL-2 and the planted id refused", got)
 	}
 }
+
+// editedDuringWrites lets a person edit a record between the tracker
+// taking a write and answering it, once: what Update returns holds both.
+type editedDuringWrites struct {
+	connectors.Connector
+	tr   *memory.Tracker
+	edit connectors.Fields
+}
+
+func (e *editedDuringWrites) Update(ctx context.Context, id, version string, fields connectors.Fields, marker string) (connectors.Record, error) {
+	if _, err := e.Connector.Update(ctx, id, version, fields, marker); err != nil {
+		return connectors.Record{}, err
+	}
+	if e.edit != nil {
+		e.tr.Edit(id, e.edit)
+		e.edit = nil
+	}
+	return e.Connector.Get(ctx, id)
+}
+
+// An edit made while our write was in flight is in the record the write
+// returns, so its version, stored as the link's, would make the edit's
+// listing look like our own echo until the next sweep: it is merged by a
+// reconcile right after instead.
+func TestAnEditMadeDuringAWriteIsPulledAtOnce(t *testing.T) {
+	var a *editedDuringWrites
+	w := newSmall(t, map[string]string{
+		"a": "client: a\ntarget: a\nscope: all\nadopt: none\nfields:\n  title: title\n  description: description\n",
+	}, func(name string, c connectors.Connector) connectors.Connector {
+		a = &editedDuringWrites{Connector: c}
+		return a
+	})
+	a.tr = w.trackers["a"]
+	w.edit("BL-1", func(it *backlog.Item) { it.Title, it.Description = "one", "as written by the product owner" })
+	if err := w.syncOnce(); err != nil {
+		t.Fatal(err)
+	}
+	a.edit = connectors.Fields{"description": {"rewritten by a person while our write was in flight"}}
+	w.edit("BL-1", func(it *backlog.Item) { it.Title = "two" })
+	if err := w.syncOnce(); err != nil {
+		t.Fatal(err)
+	}
+	if it := w.item("BL-1"); it.Title != "two" || it.Description != "rewritten by a person while our write was in flight" {
+		t.Errorf("after one sync: title %q, description %q; want the push kept and the person's edit pulled", it.Title, it.Description)
+	}
+}

@@ -536,6 +536,7 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 	}
 
 	var intent int64
+	recheck := false
 	if pushing {
 		if intent, err = s.announce(ctx, t, v, store.OpUpdate); err != nil {
 			return "", err
@@ -561,6 +562,11 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 				return "", fmt.Errorf("update %s on %s: %w", item.ID, t.name, err)
 			}
 			rec.Version, rec.Updated = updated.Version, updated.Updated
+			// The record as the write left it holds more than the write
+			// when a person edited it meanwhile: its version, stored below,
+			// includes that edit, so the edit's listing would pass for our
+			// own echo. Reconcile again to merge it now.
+			recheck = len(nativeDiff(want, updated.Fields)) > 0
 			if len(diff) > 0 {
 				for _, f := range m.Push.Names() {
 					s.metrics.FieldsChanged(t.name, c.ID, "pushed", fieldGroup(f), 1)
@@ -595,6 +601,9 @@ func (s *Syncer) sync(ctx context.Context, t *target, v view, rec connectors.Rec
 		}
 	}
 
+	if recheck {
+		t.queue.Add(item.ID)
+	}
 	switch {
 	case len(m.Conflicts) > 0:
 		return resultConflict, nil
