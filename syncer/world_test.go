@@ -15,6 +15,7 @@ import (
 	"github.com/backlogd/backlogd/mapping"
 	"github.com/backlogd/backlogd/syncer"
 	"github.com/backlogd/backlogd/syncer/store"
+	"github.com/backlogd/backlogd/syncer/synctest"
 )
 
 // A world is a syncer over a real SQLite store and three in-memory
@@ -151,46 +152,6 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	return w
 }
 
-// put stores canonical items as the product owner's edits (an item
-// without an id gets the next one) and schedules them everywhere.
-func (w *world) put(items ...backlog.Item) []string {
-	w.t.Helper()
-	ids, err := store.PutItems(context.Background(), w.st, items...)
-	if err != nil {
-		w.t.Fatalf("put: %v", err)
-	}
-	for _, id := range ids {
-		w.s.Enqueue(id)
-	}
-	return ids
-}
-
-// edit changes one canonical item, as the product owner would.
-func (w *world) edit(id string, f func(*backlog.Item)) {
-	w.t.Helper()
-	it := w.item(id)
-	f(&it)
-	w.put(it)
-}
-
-func (w *world) item(id string) backlog.Item {
-	w.t.Helper()
-	it, err := store.Read(context.Background(), w.st, func(tx store.Tx) (backlog.Item, error) { return tx.Item(context.Background(), id) })
-	if err != nil {
-		w.t.Fatalf("item %s: %v", id, err)
-	}
-	return it
-}
-
-func (w *world) items() []backlog.Item {
-	w.t.Helper()
-	items, err := store.Read(context.Background(), w.st, func(tx store.Tx) ([]backlog.Item, error) { return tx.Items(context.Background()) })
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return items
-}
-
 func (w *world) conflicts() []store.Conflict {
 	w.t.Helper()
 	cs, err := store.Read(context.Background(), w.st, func(tx store.Tx) ([]store.Conflict, error) { return tx.Conflicts(context.Background()) })
@@ -198,13 +159,6 @@ func (w *world) conflicts() []store.Conflict {
 		w.t.Fatal(err)
 	}
 	return cs
-}
-
-func (w *world) sync() {
-	w.t.Helper()
-	if err := w.s.SyncOnce(context.Background()); err != nil {
-		w.t.Fatalf("SyncOnce: %v", err)
-	}
 }
 
 // deliver hands the pending webhooks to the syncer and drains.
@@ -313,3 +267,12 @@ func (w *world) seed() {
 	w.put(items...)
 	w.sync()
 }
+
+// canon is the world's canonical side, driven as the product owner would.
+func (w *world) canon() synctest.Backlog { return synctest.Backlog{T: w.t, Store: w.st, Syncer: w.s} }
+
+func (w *world) put(items ...backlog.Item) []string    { w.t.Helper(); return w.canon().Put(items...) }
+func (w *world) edit(id string, f func(*backlog.Item)) { w.t.Helper(); w.canon().Edit(id, f) }
+func (w *world) item(id string) backlog.Item           { w.t.Helper(); return w.canon().Item(id) }
+func (w *world) items() []backlog.Item                 { w.t.Helper(); return w.canon().Items() }
+func (w *world) sync()                                 { w.t.Helper(); w.canon().Sync() }

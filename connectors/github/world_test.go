@@ -23,6 +23,7 @@ import (
 	"github.com/backlogd/backlogd/syncer"
 	"github.com/backlogd/backlogd/syncer/store"
 	"github.com/backlogd/backlogd/syncer/store/sqlite"
+	"github.com/backlogd/backlogd/syncer/synctest"
 )
 
 // A world is the daemon in miniature: a syncer over a SQLite store with
@@ -130,46 +131,6 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	return w
 }
 
-// put stores canonical items as the product owner's edits (an item
-// without an id gets the next one) and schedules them everywhere.
-func (w *world) put(items ...backlog.Item) []string {
-	w.t.Helper()
-	ids, err := store.PutItems(context.Background(), w.st, items...)
-	if err != nil {
-		w.t.Fatalf("put: %v", err)
-	}
-	for _, id := range ids {
-		w.s.Enqueue(id)
-	}
-	return ids
-}
-
-// edit changes one canonical item, as the product owner would.
-func (w *world) edit(id string, f func(*backlog.Item)) {
-	w.t.Helper()
-	it := w.item(id)
-	f(&it)
-	w.put(it)
-}
-
-func (w *world) item(id string) backlog.Item {
-	w.t.Helper()
-	it, err := store.Read(context.Background(), w.st, func(tx store.Tx) (backlog.Item, error) { return tx.Item(context.Background(), id) })
-	if err != nil {
-		w.t.Fatalf("item %s: %v", id, err)
-	}
-	return it
-}
-
-func (w *world) items() []backlog.Item {
-	w.t.Helper()
-	items, err := store.Read(context.Background(), w.st, func(tx store.Tx) ([]backlog.Item, error) { return tx.Items(context.Background()) })
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return items
-}
-
 func (w *world) link(id string) store.Link {
 	w.t.Helper()
 	var l store.Link
@@ -182,14 +143,6 @@ func (w *world) link(id string) store.Link {
 		w.t.Fatalf("link of %s: %v", id, err)
 	}
 	return l
-}
-
-// sync runs one full cycle: poll, sweep, drain.
-func (w *world) sync() {
-	w.t.Helper()
-	if err := w.s.SyncOnce(context.Background()); err != nil {
-		w.t.Fatalf("SyncOnce: %v", err)
-	}
 }
 
 // deliver waits until the fake has posted every webhook to the daemon's
@@ -345,3 +298,12 @@ func labelsWith(is githubfake.Issue, prefix string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// canon is the world's canonical side, driven as the product owner would.
+func (w *world) canon() synctest.Backlog { return synctest.Backlog{T: w.t, Store: w.st, Syncer: w.s} }
+
+func (w *world) put(items ...backlog.Item) []string    { w.t.Helper(); return w.canon().Put(items...) }
+func (w *world) edit(id string, f func(*backlog.Item)) { w.t.Helper(); w.canon().Edit(id, f) }
+func (w *world) item(id string) backlog.Item           { w.t.Helper(); return w.canon().Item(id) }
+func (w *world) items() []backlog.Item                 { w.t.Helper(); return w.canon().Items() }
+func (w *world) sync()                                 { w.t.Helper(); w.canon().Sync() }

@@ -20,6 +20,7 @@ import (
 	"github.com/backlogd/backlogd/syncer"
 	"github.com/backlogd/backlogd/syncer/store"
 	"github.com/backlogd/backlogd/syncer/store/sqlite"
+	"github.com/backlogd/backlogd/syncer/synctest"
 )
 
 // A world is the syncer over a SQLite store with two targets: the
@@ -152,53 +153,6 @@ func newWorld(t *testing.T, b redmine.TestBackend, o worldOptions) *world {
 		t.Fatalf("syncer.New: %v", err)
 	}
 	return w
-}
-
-// put stores canonical items as the product owner's edits (an item
-// without an id gets the next one) and schedules them everywhere.
-func (w *world) put(items ...backlog.Item) []string {
-	w.t.Helper()
-	ids, err := store.PutItems(context.Background(), w.st, items...)
-	if err != nil {
-		w.t.Fatalf("put: %v", err)
-	}
-	for _, id := range ids {
-		w.s.Enqueue(id)
-	}
-	return ids
-}
-
-// edit changes one canonical item, as the product owner would.
-func (w *world) edit(id string, f func(*backlog.Item)) {
-	w.t.Helper()
-	it := w.item(id)
-	f(&it)
-	w.put(it)
-}
-
-func (w *world) item(id string) backlog.Item {
-	w.t.Helper()
-	it, err := store.Read(context.Background(), w.st, func(tx store.Tx) (backlog.Item, error) { return tx.Item(context.Background(), id) })
-	if err != nil {
-		w.t.Fatalf("item %s: %v", id, err)
-	}
-	return it
-}
-
-func (w *world) items() []backlog.Item {
-	w.t.Helper()
-	items, err := store.Read(context.Background(), w.st, func(tx store.Tx) ([]backlog.Item, error) { return tx.Items(context.Background()) })
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return items
-}
-
-func (w *world) sync() {
-	w.t.Helper()
-	if err := w.s.SyncOnce(context.Background()); err != nil {
-		w.t.Fatalf("SyncOnce: %v", err)
-	}
 }
 
 // issue reads the record marked id on a target's Redmine, without
@@ -348,3 +302,12 @@ func eachBackend(t *testing.T, f func(t *testing.T, b redmine.TestBackend)) {
 		t.Run("against the live Redmine", func(t *testing.T) { t.Skip(redmine.LiveSkip) })
 	}
 }
+
+// canon is the world's canonical side, driven as the product owner would.
+func (w *world) canon() synctest.Backlog { return synctest.Backlog{T: w.t, Store: w.st, Syncer: w.s} }
+
+func (w *world) put(items ...backlog.Item) []string    { w.t.Helper(); return w.canon().Put(items...) }
+func (w *world) edit(id string, f func(*backlog.Item)) { w.t.Helper(); w.canon().Edit(id, f) }
+func (w *world) item(id string) backlog.Item           { w.t.Helper(); return w.canon().Item(id) }
+func (w *world) items() []backlog.Item                 { w.t.Helper(); return w.canon().Items() }
+func (w *world) sync()                                 { w.t.Helper(); w.canon().Sync() }
