@@ -12,7 +12,6 @@ import (
 
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/connectors/github/githubfake"
-	"github.com/backlogd/backlogd/syncer/store"
 )
 
 // What a sync costs on GitHub, counted by the fake per class of request.
@@ -67,38 +66,8 @@ func (w *world) measure(what string, f func()) cost {
 	return cost{what, w.srv.Stats()}
 }
 
-// idlePoll lists changes from the cursor the syncer stored and stores
-// the new one, as the daemon's poll loop does every poll interval.
-func (w *world) idlePoll() {
-	w.t.Helper()
-	ctx := context.Background()
-	var cur string
-	if err := w.st.Tx(ctx, func(tx store.Tx) error {
-		var err error
-		cur, err = tx.Cursor(ctx, worldTarget)
-		return err
-	}); err != nil {
-		w.t.Fatal(err)
-	}
-	for {
-		p, err := w.conn.Changes(ctx, cur)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		if len(p.Records) > 0 {
-			w.t.Fatalf("an idle poll listed %d records", len(p.Records))
-		}
-		if p.Cursor != cur {
-			cur = p.Cursor
-			if err := w.st.Tx(ctx, func(tx store.Tx) error { return tx.PutCursor(ctx, worldTarget, cur) }); err != nil {
-				w.t.Fatal(err)
-			}
-		}
-		if !p.More {
-			return
-		}
-	}
-}
+// idlePoll is the daemon's poll of the GitHub target when nothing changed.
+func (w *world) idlePoll() { w.t.Helper(); w.canon().IdlePoll(worldTarget, w.conn) }
 
 // editOnGitHub renames n linked issues as a person would.
 func (w *world) editOnGitHub(ids []string, suffix string) {

@@ -1,7 +1,6 @@
 package redmine_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"github.com/backlogd/backlogd/backlog"
 	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/connectors/redmine"
-	"github.com/backlogd/backlogd/syncer/store"
 )
 
 // TestMeasureSync prints what syncing the client of the example file
@@ -85,38 +83,8 @@ func TestMeasureSync(t *testing.T) {
 	})
 }
 
-// idlePoll lists changes from the cursor the syncer stored and stores
-// the new one, as the daemon's poll loop does every poll interval.
-func idlePoll(w *world) {
-	w.t.Helper()
-	ctx := context.Background()
-	var cur string
-	if err := w.st.Tx(ctx, func(tx store.Tx) error {
-		var err error
-		cur, err = tx.Cursor(ctx, clientTarget)
-		return err
-	}); err != nil {
-		w.t.Fatal(err)
-	}
-	for {
-		p, err := w.client.Changes(ctx, cur)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		if len(p.Records) > 0 {
-			w.t.Fatalf("an idle poll listed %d records", len(p.Records))
-		}
-		if p.Cursor != cur {
-			cur = p.Cursor
-			if err := w.st.Tx(ctx, func(tx store.Tx) error { return tx.PutCursor(ctx, clientTarget, cur) }); err != nil {
-				w.t.Fatal(err)
-			}
-		}
-		if !p.More {
-			return
-		}
-	}
-}
+// idlePoll is the daemon's poll of the client's Redmine when nothing changed.
+func idlePoll(w *world) { w.t.Helper(); w.canon().IdlePoll(clientTarget, w.client) }
 
 // TestSyncCostsOnRedmine holds the request goals of issue 7 on the fake
 // and a real Redmine: no PUT in a cycle where nothing changed, and one

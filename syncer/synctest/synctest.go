@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/backlogd/backlogd/backlog"
+	"github.com/backlogd/backlogd/connectors"
 	"github.com/backlogd/backlogd/syncer"
 	"github.com/backlogd/backlogd/syncer/store"
 )
@@ -69,5 +70,36 @@ func (b Backlog) Sync() {
 	b.T.Helper()
 	if err := b.Syncer.SyncOnce(context.Background()); err != nil {
 		b.T.Fatalf("SyncOnce: %v", err)
+	}
+}
+
+// IdlePoll lists conn's changes from the cursor the store holds for
+// target and stores the new cursor, as the daemon's poll loop does every
+// poll interval; it fails the test if anything is listed. It is what a
+// poll costs when nothing changed.
+func (b Backlog) IdlePoll(target string, conn connectors.Connector) {
+	b.T.Helper()
+	ctx := context.Background()
+	cur, err := store.Read(ctx, b.Store, func(tx store.Tx) (string, error) { return tx.Cursor(ctx, target) })
+	if err != nil {
+		b.T.Fatal(err)
+	}
+	for {
+		p, err := conn.Changes(ctx, cur)
+		if err != nil {
+			b.T.Fatal(err)
+		}
+		if len(p.Records) > 0 {
+			b.T.Fatalf("an idle poll of %s listed %d records", target, len(p.Records))
+		}
+		if p.Cursor != cur {
+			cur = p.Cursor
+			if err := b.Store.Tx(ctx, func(tx store.Tx) error { return tx.PutCursor(ctx, target, cur) }); err != nil {
+				b.T.Fatal(err)
+			}
+		}
+		if !p.More {
+			return
+		}
 	}
 }
