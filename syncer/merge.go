@@ -17,7 +17,8 @@ type fieldRule struct {
 type mergeInput struct {
 	Rules []fieldRule
 	// Base is nil when there is no agreed state (a record just relinked
-	// by marker): every difference is then decided as a conflict.
+	// by marker): an empty side then takes the other's value, and two
+	// values that differ are decided by the policy (manual: canonical).
 	Base      backlog.Fields
 	Canonical backlog.Fields
 	Remote    backlog.Fields
@@ -84,6 +85,13 @@ func merge(in mergeInput) mergeResult {
 		case hasBase && canon == base:
 			pull()
 		case hasBase && remote == base:
+			push()
+		case !hasBase && canon == "":
+			// No agreed state (a record relinked by marker): nobody's
+			// edit is known, so a value never loses to an empty one,
+			// whatever the policy: nothing is erased on either side.
+			pull()
+		case !hasBase && remote == "":
 			push()
 		default:
 			switch decide(in, hasBase) {

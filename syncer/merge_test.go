@@ -38,6 +38,9 @@ func TestMerge(t *testing.T) {
 		{name: "relink without base: canonical is the reference under manual", policy: mapping.Manual, canon: "b", remote: "c", wantPush: "b", wantBase: "b"},
 		{name: "relink without base under tracker-wins pulls", policy: mapping.TrackerWins, canon: "b", remote: "c", wantPull: "c", wantBase: "c"},
 		{name: "a field missing from the base counts as empty on both sides", base: backlog.Fields{}, canon: "", remote: "x", wantPull: "x", wantBase: "x"},
+		{name: "relink without base never erases the tracker's value", policy: mapping.CanonicalWins, canon: "", remote: "c", wantPull: "c", wantBase: "c"},
+		{name: "relink without base never erases the canonical value", policy: mapping.TrackerWins, canon: "b", remote: "", wantPush: "b", wantBase: "b"},
+		{name: "relink without base never erases the tracker's value under manual", policy: mapping.Manual, canon: "", remote: "c", wantPull: "c", wantBase: "c"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
