@@ -224,15 +224,19 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 			changed[name] = vs
 		}
 	}
-	if len(changed) == 0 {
-		if marker == "" {
-			return cur, nil
+	// The marker, from the issue just read: the property where it is not
+	// right, and the label in the same PUT as the fields (or in the
+	// labels the fields write).
+	var setProp bool
+	var labelOps []map[string]string
+	if marker != "" {
+		setProp, labelOps = c.markerWrites(is, marker)
+	}
+	if len(changed) == 0 && !setProp && len(labelOps) == 0 {
+		if marker != "" {
+			c.noteMarker(marker, is.ID, true)
 		}
-		wrote, err := c.setMarker(ctx, m, id, marker)
-		if err != nil || !wrote {
-			return cur, err
-		}
-		return c.Get(ctx, is.ID)
+		return cur, nil
 	}
 	markerNow := cur.Marker
 	if marker != "" {
@@ -242,8 +246,18 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 	if err != nil {
 		return connectors.Record{}, fmt.Errorf("jira: update %s: %w", cur.Key, err)
 	}
-	if len(w.fields) > 0 {
-		if err := c.do(ctx, call{op: "update " + cur.Key, method: http.MethodPut, path: issuePath(m, is.ID), in: map[string]any{"fields": w.fields}}); err != nil {
+	if _, written := w.fields["labels"]; written {
+		labelOps = nil // the labels written carry the marker's
+	}
+	if len(w.fields) > 0 || len(labelOps) > 0 {
+		body := map[string]any{}
+		if len(w.fields) > 0 {
+			body["fields"] = w.fields
+		}
+		if len(labelOps) > 0 {
+			body["update"] = map[string]any{"labels": labelOps}
+		}
+		if err := c.do(ctx, call{op: "update " + cur.Key, method: http.MethodPut, path: issuePath(m, is.ID), in: body}); err != nil {
 			return connectors.Record{}, err
 		}
 	}
@@ -263,58 +277,43 @@ func (c *Connector) Update(ctx context.Context, id, version string, fields conne
 			return connectors.Record{}, fmt.Errorf("%w (Jira sets resolutions through transitions: map the status too)", err)
 		}
 	}
-	if marker != "" {
-		if _, err := c.setMarker(ctx, m, is.ID, marker); err != nil {
+	if setProp {
+		if err := c.do(ctx, call{op: "set marker " + marker + " on " + is.Key, method: http.MethodPut,
+			path: "rest/api/2/issue/" + url.PathEscape(is.ID) + "/properties/" + markerProperty, in: map[string]string{"id": marker}}); err != nil {
 			return connectors.Record{}, err
 		}
+	}
+	if marker != "" {
+		c.remember(is.ID, is.Key)
+		c.noteMarker(marker, is.ID, true)
 	}
 	return c.Get(ctx, is.ID)
 }
 
-// setMarker writes the entity property and the marker label where they
-// are not already right, and reports whether it wrote anything.
-func (c *Connector) setMarker(ctx context.Context, m *meta, id, marker string) (bool, error) {
-	var is issue
-	q := url.Values{"fields": {"labels"}, "properties": {markerProperty}}
-	if err := c.do(ctx, call{op: "read the marker of " + id, method: http.MethodGet, path: issuePath(m, id), query: q, out: &is}); err != nil {
-		return false, err
-	}
-	wrote := false
+// markerWrites says what marking is as marker takes, from the issue as
+// read (its labels and the marker property): whether the property must be
+// set, and the label operations (add the marker's, remove other markers').
+func (c *Connector) markerWrites(is *issue, marker string) (setProp bool, labelOps []map[string]string) {
 	var prop struct {
 		ID string `json:"id"`
 	}
 	_ = json.Unmarshal(is.Properties[markerProperty], &prop)
-	if prop.ID != marker {
-		if err := c.do(ctx, call{op: "set marker " + marker + " on " + is.Key, method: http.MethodPut,
-			path: "rest/api/2/issue/" + url.PathEscape(is.ID) + "/properties/" + markerProperty, in: map[string]string{"id": marker}}); err != nil {
-			return wrote, err
-		}
-		wrote = true
+	setProp = prop.ID != marker
+	if !*c.cfg.MarkerLabel {
+		return setProp, nil
 	}
-	if *c.cfg.MarkerLabel {
-		var ls []string
-		_ = json.Unmarshal(is.Fields["labels"], &ls)
-		want := markerLabelPrefix + marker
-		var ops []map[string]string
-		if !slices.Contains(ls, want) {
-			ops = append(ops, map[string]string{"add": want})
-		}
-		for _, l := range ls {
-			if rest, ok := cutMarkerLabel(l); ok && rest != marker {
-				ops = append(ops, map[string]string{"remove": l})
-			}
-		}
-		if len(ops) > 0 {
-			if err := c.do(ctx, call{op: "label " + is.Key + " with " + want, method: http.MethodPut, path: issuePath(m, is.ID),
-				in: map[string]any{"update": map[string]any{"labels": ops}}}); err != nil {
-				return wrote, err
-			}
-			wrote = true
+	var ls []string
+	_ = json.Unmarshal(is.Fields["labels"], &ls)
+	want := markerLabelPrefix + marker
+	if !slices.Contains(ls, want) {
+		labelOps = append(labelOps, map[string]string{"add": want})
+	}
+	for _, l := range ls {
+		if rest, ok := cutMarkerLabel(l); ok && rest != marker {
+			labelOps = append(labelOps, map[string]string{"remove": l})
 		}
 	}
-	c.remember(is.ID, is.Key)
-	c.noteMarker(marker, is.ID, true)
-	return wrote, nil
+	return setProp, labelOps
 }
 
 func cutMarkerLabel(l string) (string, bool) {

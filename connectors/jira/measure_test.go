@@ -96,6 +96,20 @@ func TestMeasureRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 		report("update of one field", 1)
+		// Adoption: an issue a person filed gets the defaults it lacks and
+		// the marker. The marker label rides in the PUT of the fields; the
+		// entity property has an endpoint of its own.
+		filed := srv.AddIssue(jirafake.Issue{Summary: "Filed by a person"})
+		srv.ResetStats()
+		if _, err := c.Update(ctx, filed, "", fields(FieldSummary, "Filed by a person, adopted"), "BL-77"); err != nil {
+			t.Fatal(err)
+		}
+		if st := report("adoption: one field and the marker", 1); st.Writes != 2 || st.Reads != 2 {
+			t.Errorf("adoption made %d reads and %d writes, want 2 and 2 (read, fields and label, property, read back)", st.Reads, st.Writes)
+		}
+		if is, _ := srv.Issue(filed); is.Summary != "Filed by a person, adopted" || !slices.Contains(is.Labels, "backlogd-BL-77") {
+			t.Errorf("adopted issue: summary %q, labels %v; want the new summary and the marker's label", is.Summary, is.Labels)
+		}
 		fresh, _ := New(testConfig(srv))
 		_ = fresh.Refresh(ctx)
 		srv.ResetStats()
