@@ -114,9 +114,17 @@ func (s *Syncer) Plan(ctx context.Context, scratch store.Store) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
+	// An adopted item came from the one target whose link the dry run
+	// did not make by a create (the others it was projected onto).
+	created := map[[2]string]bool{}
+	for _, c := range rec.changes {
+		if c.Op == "create" {
+			created[[2]string{c.Target, c.Item}] = true
+		}
+	}
 	origin := map[string]string{}
 	for _, l := range links {
-		if _, ok := origin[l.ItemID]; !ok {
+		if _, ok := origin[l.ItemID]; !ok && !created[[2]string{l.Target, l.ItemID}] {
 			origin[l.ItemID] = l.Target
 		}
 	}

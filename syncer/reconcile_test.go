@@ -766,3 +766,30 @@ func TestStatusShowsTheTrackersQuota(t *testing.T) {
 		}
 	}
 }
+
+// A record adopted from one target and projected onto others is planned
+// as adopted from the target it came from, whatever the targets' names.
+func TestPlanNamesTheTargetAnItemIsAdoptedFrom(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	f := connectors.Fields{}
+	f.Set("title", "Filed in the home tracker")
+	f.Set("kind", "story")
+	f.Set("status", "todo")
+	f.Set("clients", "acme") // so acme, whose name sorts first, gets it too
+	w.trackers["home"].AddRecord("", f)
+	scratch := newWorld(t, worldOptions{})
+	p, err := w.s.Plan(context.Background(), scratch.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Adopted) != 1 || p.Adopted[0].Target != "home" {
+		t.Fatalf("planned adoptions %+v, want one, from home\n%s", p.Adopted, p)
+	}
+	var onAcme bool
+	for _, c := range p.Changes {
+		onAcme = onAcme || c.Op == "create" && c.Target == "acme" && c.Item == p.Adopted[0].Item
+	}
+	if !onAcme {
+		t.Errorf("the adopted item is not planned onto acme:\n%s", p)
+	}
+}
