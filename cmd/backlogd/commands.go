@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -66,7 +67,10 @@ func cmdPlan(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := newSetup(ctx, c.config, nil, nil, nil)
+	// The dry run's info lines ("reconciled", op=created) would read as
+	// things done: a plan shows warnings only, and prints what it would do.
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := newSetup(ctx, c.config, quiet, nil, nil)
 	if err != nil {
 		return err
 	}
