@@ -353,8 +353,15 @@ func (c *Client) render(r *route, v string) []string { return c.renderKeeping(r,
 // the record's values of the route's native field.
 func (c *Client) renderKeeping(r *route, v string, cur []string) []string {
 	keep := len(cur) > 0 && len(r.m.Aliases) > 0
+	xs := elems(r.f, v)
+	var written []string // what the elements are written as
+	if keep {
+		for _, x := range xs {
+			written = append(written, c.render1(r, x))
+		}
+	}
 	var out []string
-	for _, x := range elems(r.f, v) {
+	for _, x := range xs {
 		y := c.render1(r, x)
 		if y == "" {
 			continue
@@ -362,8 +369,10 @@ func (c *Client) renderKeeping(r *route, v string, cur []string) []string {
 		if keep && !slices.Contains(cur, y) {
 			for _, a := range c.accepts(r, x)[1:] {
 				// Owned by r: on a shared native field another route's
-				// value that happens to be spelt alike is not ours.
-				if slices.Contains(cur, a) && r.native.owner(a) == r {
+				// value that happens to be spelt alike is not ours; and
+				// not what another element is written as (labels bug and
+				// defect, defect also listed under bug).
+				if slices.Contains(cur, a) && r.native.owner(a) == r && !slices.Contains(written, a) {
 					y = a
 					break
 				}
@@ -781,6 +790,16 @@ func (c *Client) readList(routes []*route, parts [][]string, same []bool, base b
 		x := xs[0]
 		for _, cand := range xs {
 			if slices.Contains(old, cand) {
+				x = cand
+				break
+			}
+		}
+		// A value that is also another's alias (labels bug and defect,
+		// with defect listed under bug) reads as itself when the base
+		// holds it as itself: else removing bug in the tracker would
+		// read as no change.
+		for _, cand := range xs {
+			if slices.Contains(old, cand) && c.render1(rt, cand) == y {
 				x = cand
 				break
 			}

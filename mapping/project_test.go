@@ -476,3 +476,27 @@ func TestAnAliasIsNoEditBesideARouteThatChanged(t *testing.T) {
 		t.Errorf("status = %q; want cancelled, the label's edit", got[backlog.FieldStatus])
 	}
 }
+
+// On a free field a value can be both a canonical value of its own and
+// another's alias (labels bug and defect, with defect listed under bug).
+// Removing one of the two in the tracker must read as that removal, and
+// keeping aliases must not fold the two into one.
+func TestAValueThatIsAlsoAnAliasReadsAsItself(t *testing.T) {
+	c := &Client{ID: "acme", File: "clients/acme.yaml", Fields: map[backlog.Field][]FieldMap{
+		backlog.FieldTitle:  {{Field: "title", Line: 3}},
+		backlog.FieldLabels: {{Field: "labels", Line: 4, Values: map[string]string{"bug": "bug"}, Aliases: map[string][]string{"bug": {"defect"}}}},
+	}}
+	both := backlog.EncodeList(backlog.FieldLabels, []string{"bug", "defect"})
+	base := backlog.Fields{backlog.FieldTitle: "Login", backlog.FieldLabels: both}
+	if got := c.ToRecord(base, connectors.Fields{"title": {"Login"}, "labels": {"bug", "defect"}}); !slices.Equal(got["labels"], []string{"bug", "defect"}) {
+		t.Errorf("ToRecord of labels bug and defect over a record holding both = %q, want both kept", got["labels"])
+	}
+	rec := connectors.Record{Fields: connectors.Fields{"title": {"Login"}, "labels": {"defect"}}} // a person removed bug
+	got, err := c.FromRecord(rec, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := backlog.EncodeList(backlog.FieldLabels, []string{"defect"}); got[backlog.FieldLabels] != want {
+		t.Errorf("labels read after bug was removed = %q, want %q: the removal must read as a change", got[backlog.FieldLabels], want)
+	}
+}
