@@ -129,9 +129,11 @@ type opsDaemon struct {
 	err  error // Wait's result, once done is closed
 }
 
-// startDaemon runs `backlogd run --config backlogd.yaml` in dir with env
-// added to the test's environment, and waits until it listens.
-func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *opsDaemon {
+// launchDaemon runs `backlogd run --config backlogd.yaml` in dir with env
+// added to the test's environment, without waiting for it; the daemon is
+// killed (continued first, should a test have paused it) when the test
+// ends, and its log shown if the test failed.
+func launchDaemon(t *testing.T, bin, dir string, env []string, args ...string) *opsDaemon {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"run", "--config", "backlogd.yaml"}, args...)...)
 	cmd.Dir = dir
@@ -147,6 +149,7 @@ func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *o
 		close(d.done)
 	}()
 	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused daemon cannot die
 		select {
 		case <-d.done:
 		default:
@@ -154,9 +157,16 @@ func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *o
 			<-d.done
 		}
 		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.logs.String())
+			t.Logf("log of the daemon in %s:\n%s", dir, tail(d.logs.String(), 80))
 		}
 	})
+	return d
+}
+
+// startDaemon is launchDaemon, then waits until the daemon listens.
+func startDaemon(t *testing.T, bin, dir string, env []string, args ...string) *opsDaemon {
+	t.Helper()
+	d := launchDaemon(t, bin, dir, env, args...)
 	line := d.waitLog(30*time.Second, func(e map[string]any) bool { return e["msg"] == "backlogd started" })
 	d.addr, _ = line["listen"].(string)
 	if d.addr == "" {

@@ -125,35 +125,10 @@ targets:
 	writeAtomically(t, filepath.Join(dir, "backlogd.yaml"), b.String())
 }
 
-// launch starts `backlogd run` in dir without waiting for it.
+// launch starts a replica's `backlogd run` in dir without waiting for it.
 func launch(t *testing.T, bin, dir string, env []string) *opsDaemon {
 	t.Helper()
-	cmd := exec.Command(bin, "run", "--config", "backlogd.yaml", "--grace", "1s")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	d := &opsDaemon{t: t, cmd: cmd, logs: &lineLog{}, done: make(chan struct{})}
-	cmd.Stderr = d.logs
-	cmd.Stdout = d.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		d.err = cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGCONT) // a paused replica cannot die
-		select {
-		case <-d.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-d.done
-		}
-		if t.Failed() {
-			t.Logf("log of %s:\n%s", dir, tail(d.logs.String(), 80))
-		}
-	})
-	return d
+	return launchDaemon(t, bin, dir, env, "--grace", "1s")
 }
 
 func tail(s string, n int) string {
