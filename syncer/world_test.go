@@ -203,17 +203,6 @@ func (w *world) markers(name string) []string {
 	return ms
 }
 
-func (w *world) converged() {
-	w.t.Helper()
-	drift, err := w.s.Verify(context.Background())
-	if err != nil {
-		w.t.Fatalf("Verify: %v", err)
-	}
-	for _, d := range drift {
-		w.t.Errorf("drift: %s", d)
-	}
-}
-
 // link returns the stored link of item id on target.
 func (w *world) link(target, id string) store.Link {
 	w.t.Helper()
@@ -276,3 +265,4 @@ func (w *world) edit(id string, f func(*backlog.Item)) { w.t.Helper(); w.canon()
 func (w *world) item(id string) backlog.Item           { w.t.Helper(); return w.canon().Item(id) }
 func (w *world) items() []backlog.Item                 { w.t.Helper(); return w.canon().Items() }
 func (w *world) sync()                                 { w.t.Helper(); w.canon().Sync() }
+func (w *world) converged()                            { w.t.Helper(); w.canon().Converged() }

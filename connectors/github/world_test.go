@@ -191,18 +191,6 @@ func (w *world) number(id string) int {
 	return n
 }
 
-// converged fails on any drift the syncer's Verify finds.
-func (w *world) converged() {
-	w.t.Helper()
-	drift, err := w.s.Verify(context.Background())
-	if err != nil {
-		w.t.Fatalf("Verify: %v", err)
-	}
-	for _, d := range drift {
-		w.t.Errorf("drift: %s", d)
-	}
-}
-
 // signed posts a webhook delivery to the daemon as GitHub would, with the
 // given signing secret ("" for none), and returns the status and body.
 func (w *world) signed(secret, event, delivery string, body []byte) (int, string) {
@@ -307,3 +295,4 @@ func (w *world) edit(id string, f func(*backlog.Item)) { w.t.Helper(); w.canon()
 func (w *world) item(id string) backlog.Item           { w.t.Helper(); return w.canon().Item(id) }
 func (w *world) items() []backlog.Item                 { w.t.Helper(); return w.canon().Items() }
 func (w *world) sync()                                 { w.t.Helper(); w.canon().Sync() }
+func (w *world) converged()                            { w.t.Helper(); w.canon().Converged() }

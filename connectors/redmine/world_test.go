@@ -175,17 +175,6 @@ func (w *world) mustIssue(reader *redmine.Connector, id string) connectors.Recor
 	return r
 }
 
-func (w *world) converged() {
-	w.t.Helper()
-	drift, err := w.s.Verify(context.Background())
-	if err != nil {
-		w.t.Fatalf("Verify: %v", err)
-	}
-	for _, d := range drift {
-		w.t.Errorf("drift: %s", d)
-	}
-}
-
 // parked returns the parked keys of the client target, with reasons.
 func (w *world) parked() []string { return w.parkedOn(clientTarget) }
 
@@ -311,3 +300,4 @@ func (w *world) edit(id string, f func(*backlog.Item)) { w.t.Helper(); w.canon()
 func (w *world) item(id string) backlog.Item           { w.t.Helper(); return w.canon().Item(id) }
 func (w *world) items() []backlog.Item                 { w.t.Helper(); return w.canon().Items() }
 func (w *world) sync()                                 { w.t.Helper(); w.canon().Sync() }
+func (w *world) converged()                            { w.t.Helper(); w.canon().Converged() }

@@ -103,3 +103,16 @@ func (b Backlog) IdlePoll(target string, conn connectors.Connector) {
 		}
 	}
 }
+
+// Converged fails the test for every drift Verify finds: each target's
+// records hold what the canonical backlog and the client's mapping say.
+func (b Backlog) Converged() {
+	b.T.Helper()
+	drift, err := b.Syncer.Verify(context.Background())
+	if err != nil {
+		b.T.Fatalf("Verify: %v", err)
+	}
+	for _, d := range drift {
+		b.T.Errorf("drift: %s", d)
+	}
+}
