@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/backlogd/backlogd/connectors"
+	"github.com/backlogd/backlogd/connectors/connectortest"
 	"github.com/backlogd/backlogd/connectors/github/githubfake"
 )
 
@@ -317,23 +318,10 @@ func TestTheCursorStaysSmallDuringALongFirstListing(t *testing.T) {
 		srv.Advance(time.Second)
 		srv.AddIssue(githubfake.Issue{Title: fmt.Sprintf("Issue %d", i)})
 	}
-	cursor, most, listed := "", 0, 0
-	for range 1000 {
-		p, err := c.Changes(context.Background(), cursor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		listed += len(p.Records)
-		cursor = p.Cursor
+	listed, most := connectortest.ListAll(t, c, func(cursor string) (int, error) {
 		cs, err := decodeCursor(cursor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		most = max(most, len(cs.Seen))
-		if !p.More {
-			break
-		}
-	}
+		return len(cs.Seen), err
+	})
 	if listed != issues {
 		t.Fatalf("listed %d issues, want %d", listed, issues)
 	}
